@@ -1,0 +1,294 @@
+"""Classification of records (SPEC §4): formulas in dependency order, then classifications in order.
+
+A `Classifier` compiles one object's formulas and classifications into a
+single generated Python function (see `expr.codegen`). `classify` returns a
+`Result` holding the values and which rules held; `Result.explain()` turns
+that into the explanation SPEC §4 asks for, on demand, from the same run.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from . import codecs
+from .bundle import Bundle, ClassificationDef, ObjectDef
+from .errors import FieldProblem, RecordInvalid
+from .expr import ast
+from .expr.codegen import Body, ExprGen, compile_expression, emit_aggregates, record_env
+from .fields import TYPES, Context, FieldValueError, is_empty_input
+from .messages import message
+
+_NORMALIZE = {"money": "to_money({})", "integer": "to_integer({})", "text": "to_text({})", "textarea": "to_text({})"}
+
+
+class Classifier:
+    """Everything the engine does to records of one object, compiled once."""
+
+    def __init__(self, bundle: Bundle, obj: ObjectDef):
+        self.bundle = bundle
+        self.object = obj
+        self.classifications: list[ClassificationDef] = bundle.classifications_of(obj.key)
+        self.formulas = [obj.fields[k] for k in obj.formula_order]
+        #: keys of Result.values, in the order the generated function returns them
+        self.value_keys = [f.key for f in self.formulas] + [c.key for c in self.classifications]
+        self.children = {k: bundle.classifier(k) for k in obj.children}
+        self._ctx = Context(bundle.tz)
+        self._run, self.agg_texts = self._compile()
+        self._conditions = self._compile_conditions()
+
+    # -- compilation --------------------------------------------------------------
+    def _compile(self):
+        module = self.bundle.module
+        body = Body(module)
+        env = record_env("r")
+        for f in self.formulas:
+            env[f.key] = f"v_{f.key}"
+        for c in self.classifications:
+            env[c.key] = f"v_{c.key}"
+        parent_env = record_env("p") if self.object.parent else None
+        for key, child in self.children.items():
+            if child.value_keys:
+                fn = module.const(child._run)
+                keys = module.const(tuple(child.value_keys))
+                body.emit(f"for c in r[{key!r}] or ():")
+                body.emit(f"c.update(zip({keys}, {fn}(c, today, now, r)[0]))", 2)
+        statements = [(f.formula, f) for f in self.formulas]
+        statements += [(r.when, c) for c in self.classifications for r in c.rules]
+        pending = [(chk, node) for chk, _ in statements for node in chk.aggregates]
+        for chk, _ in statements:
+            chk.agg_names = {}
+        done_texts = set()
+
+        def ensure(checked):
+            need = [(chk, n) for chk, n in pending if chk is checked]
+            if not need:
+                return
+            todo = [(chk, n) for chk, n in pending if ast.unparse(n) not in done_texts or chk is checked]
+            # Fuse every aggregate that reads only inputs into the first loop over its children.
+            ready = [(chk, n) for chk, n in todo if chk is checked or not _reads_locals(n, env)]
+            emit_aggregates(body, ready, env, "r")
+            for chk, n in ready:
+                done_texts.add(ast.unparse(n))
+                pending.remove((chk, n))
+
+        for f in self.formulas:
+            ensure(f.formula)
+            code = ExprGen(body, f.formula, env, parent_env).value(f.formula.tree)
+            norm = _NORMALIZE.get(f.type)
+            if f.type in ("number", "percent") and f.spec.get("decimals") is not None:
+                norm = "to_decimals({}, " + str(int(f.spec["decimals"])) + ")"
+            body.emit(f"v_{f.key} = {norm.format(code) if norm else code}")
+        hits = []
+        for c in self.classifications:
+            for r in c.rules:
+                ensure(r.when)
+            hits.append(self._emit_classification(body, c, env, parent_env))
+        values = ", ".join(f"v_{k}" for k in self.value_keys)
+        aggs = list(body.aggregates.items())
+        body.emit(f"return ({values}{',' if len(self.value_keys) == 1 else ''}), "
+                  f"({', '.join(hits)}{',' if len(hits) == 1 else ''}), "
+                  f"({', '.join(name for _, name in aggs)}{',' if len(aggs) == 1 else ''})")
+        name = f"classify_{self.object.key}"
+        source = f"def {name}(r, today, now, p=None):\n" + "\n".join(body.lines) + "\n"
+        return module.compile(source, name), [text for text, _ in aggs]
+
+    def _emit_classification(self, body: Body, c: ClassificationDef, env, parent_env) -> str:
+        module = self.bundle.module
+        v, h = f"v_{c.key}", f"h_{c.key}"
+        lit = lambda value: repr(value) if value is None or isinstance(value, (str, int)) else module.const(value)
+        if not c.rules:
+            body.emit(f"{v} = {lit(c.default if c.hit != 'sum' else c.base)}; {h} = ()")
+            return h
+        if c.hit == "first":
+            for i, r in enumerate(c.rules):
+                cond = ExprGen(body, r.when, env, parent_env).truth(r.when.tree)
+                body.emit(f"{'if' if i == 0 else 'elif'} {cond}:")
+                body.emit(f"{v} = {lit(r.value)}; {h} = {i}", 2)
+            body.emit("else:")
+            body.emit(f"{v} = {lit(c.default)}; {h} = -1", 2)
+            return h
+        body.emit(f"{h} = []")
+        if c.hit == "sum":
+            body.emit(f"{v} = {lit(c.base)}")
+        for i, r in enumerate(c.rules):
+            cond = ExprGen(body, r.when, env, parent_env).truth(r.when.tree)
+            body.emit(f"if {cond}:")
+            if c.hit == "sum":
+                body.emit(f"{v} += {lit(r.points)}", 2)
+            body.emit(f"{h}.append({i})", 2)
+        if c.hit == "collect":
+            values = module.const(tuple(r.value for r in c.rules))
+            body.emit(f"{v} = collect({h}, {values}, {lit(c.default)})")
+        return h
+
+    def _compile_conditions(self):
+        out = {}
+        for f in self.object.fields.values():
+            for attr, mode in (("visible_if", "truth"), ("required_if", "truth"), ("default_expr", "value")):
+                checked = getattr(f, attr)
+                if checked is not None:
+                    out[(f.key, attr)] = compile_expression(self.bundle.module, checked, f"{attr}_{f.key}", mode=mode,
+                                                            parent=self.object.parent is not None)
+        return out
+
+    # -- running ------------------------------------------------------------------
+    def clock(self, as_of: datetime):
+        """(today, now) for an instant: the date in the bundle's timezone, and the instant itself."""
+        if as_of.tzinfo is None:
+            as_of = as_of.replace(tzinfo=self.bundle.tz)
+        local = as_of.astimezone(self.bundle.tz)
+        return local.date(), local
+
+    def classify(self, record: dict, as_of: datetime, parent: dict | None = None) -> "Result":
+        """Formulas and classifications of a coerced record at the instant `as_of`."""
+        today, now = self.clock(as_of)
+        values, hits, aggs = self._run(record, today, now, parent)
+        return Result(self, record, values, hits, aggs)
+
+    def coerce(self, raw: dict, *, problems: list | None = None, prefix: str = "") -> dict:
+        """A typed copy of `raw`: every field and system attribute present (empty as None), children coerced.
+
+        Raises `RecordInvalid` listing every value that does not fit, unless a
+        `problems` list is given to collect them (the value is then left empty).
+        """
+        raise_at_end = problems is None
+        problems = [] if problems is None else problems
+        if not isinstance(raw, dict):
+            problems.append(FieldProblem(prefix or "record", self.message("not_record")))
+            if raise_at_end:
+                raise RecordInvalid(problems)
+            return {}
+        out = dict(raw)
+        for key, f in self.object.fields.items():
+            value = raw.get(key)
+            if f.formula is not None or is_empty_input(value):
+                out[key] = None
+                continue
+            try:
+                out[key] = TYPES[f.type].coerce(value, f.spec, self._ctx)
+            except FieldValueError as exc:
+                out[key] = None
+                problems.append(FieldProblem(prefix + key, self.message(exc.code, **exc.params), ))
+        for key in ("created_at", "updated_at"):
+            value = raw.get(key)
+            try:
+                out[key] = None if is_empty_input(value) else TYPES["datetime"].coerce(value, {}, self._ctx)
+            except FieldValueError as exc:
+                out[key] = None
+                problems.append(FieldProblem(prefix + key, self.message(exc.code, **exc.params)))
+        for key in ("id", "owner"):
+            value = raw.get(key)
+            out[key] = None if is_empty_input(value) else str(value).strip()
+        for key, child in self.children.items():
+            rows = raw.get(key)
+            if rows is None:
+                out[key] = []
+            elif not isinstance(rows, list):
+                problems.append(FieldProblem(prefix + key, self.message("not_children")))
+                out[key] = []
+            else:
+                out[key] = [child.coerce(row, problems=problems, prefix=f"{prefix}{key}[{i}].") for i, row in enumerate(rows)]
+        if raise_at_end and problems:
+            raise RecordInvalid(problems)
+        return out
+
+    def validate(self, raw: dict, as_of: datetime) -> tuple[dict, "Result"]:
+        """Coerce, classify and apply required / required_if / visible_if (SPEC §2) like a form save.
+
+        Returns the typed record and its result, or raises `RecordInvalid`
+        with every problem. A hidden field is neither required nor validated.
+        """
+        problems: list[FieldProblem] = []
+        record = self.coerce(raw, problems=problems)
+        result = self.classify(record, as_of)
+        full = result.record_with_values()
+        today, now = self.clock(as_of)
+        hidden = {key for (key, attr), fn in self._conditions.items() if attr == "visible_if" and not fn(full, today, now)}
+        problems = [p for p in problems if p.path.split(".")[0].split("[")[0] not in hidden]
+        for key, f in self.object.fields.items():
+            if key in hidden or f.formula is not None or record.get(key) is not None:
+                continue
+            if any(p.path == key for p in problems):
+                continue
+            fn = self._conditions.get((key, "required_if"))
+            if f.spec.get("required") is True or (fn is not None and fn(full, today, now)):
+                problems.append(FieldProblem(key, self.message("required")))
+        if problems:
+            raise RecordInvalid(problems)
+        return record, result
+
+    def hidden_fields(self, record_with_values: dict, as_of: datetime) -> set[str]:
+        today, now = self.clock(as_of)
+        return {key for (key, attr), fn in self._conditions.items()
+                if attr == "visible_if" and not fn(record_with_values, today, now)}
+
+    def message(self, code: str, **params) -> str:
+        return message(self.bundle.locale, code, **params)
+
+
+def _reads_locals(node, env) -> bool:
+    """Does an aggregate read a formula or classification of the current record (through `parent.`)?"""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and len(n.parts) == 2 and n.parts[0] == "parent":
+            if not env[n.parts[1]].startswith("r["):
+                return True
+    return False
+
+
+class Result:
+    """Values of one classification run, and what is needed to explain them."""
+
+    __slots__ = ("classifier", "record", "_values", "hits", "aggregates")
+
+    def __init__(self, classifier: Classifier, record: dict, values: tuple, hits: tuple, aggregates: tuple):
+        self.classifier = classifier
+        self.record = record
+        self._values = values
+        self.hits = hits
+        self.aggregates = aggregates
+
+    @property
+    def values(self) -> dict:
+        return dict(zip(self.classifier.value_keys, self._values))
+
+    def record_with_values(self) -> dict:
+        full = dict(self.record)
+        full.update(zip(self.classifier.value_keys, self._values))
+        return full
+
+    def explain(self) -> dict:
+        """Per classification: its value, the rules that held (index and label), and the values their
+        deciding `when` expressions read — fields, formulas, earlier classifications and aggregates."""
+        clf = self.classifier
+        values = self.values
+        aggs = dict(zip(clf.agg_texts, self.aggregates))
+        out = {}
+        for c, hit in zip(clf.classifications, self.hits):
+            if c.hit == "first":
+                held = [] if hit == -1 else [c.rules[hit]]
+                deciding = c.rules if hit == -1 else c.rules[: hit + 1]
+            else:
+                held = [c.rules[i] for i in hit]
+                deciding = c.rules
+            read: dict = {}
+            for r in deciding:
+                for name in r.when.reads:
+                    read[name] = values[name] if name in values else self.record.get(name)
+                for node in r.when.aggregates:
+                    text = ast.unparse(node)
+                    read[text] = aggs.get(text)
+            out[c.key] = {
+                "value": values[c.key],
+                "rules": [{"index": r.index, "label": r.label, "when": r.when.source}
+                          | ({"points": r.points} if c.hit == "sum" else {}) for r in held],
+                "default": c.hit == "first" and hit == -1,
+                "read": read,
+            }
+        return out
+
+    def to_json(self) -> dict:
+        """The record with formula and classification values filled in and `_explain`, JSON-ready."""
+        tz = self.classifier.bundle.tz
+        out = codecs.to_json(self.record_with_values(), tz)
+        out["_explain"] = codecs.to_json(self.explain(), tz)
+        return out
+

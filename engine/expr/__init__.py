@@ -1,0 +1,1 @@
+"""The tierwise expression language (SPEC §3): lexer, parser, type checker, compiler."""
