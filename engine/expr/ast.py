@@ -58,27 +58,28 @@ class IsEmpty(Node):
     negate: bool
 
 
+def children(node: Node) -> tuple:
+    """The direct sub-trees of a node."""
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    if isinstance(node, (Unary, IsEmpty)):
+        return (node.operand,)
+    if isinstance(node, In):
+        return (node.item, node.container)
+    if isinstance(node, ListLit):
+        return tuple(node.items)
+    if isinstance(node, Call):
+        return tuple(node.args) + ((node.where,) if node.where is not None else ())
+    return ()
+
+
 def walk(node: Node):
     """Every node of the tree, parents before children."""
-    yield node
-    if isinstance(node, ListLit):
-        for item in node.items:
-            yield from walk(item)
-    elif isinstance(node, Call):
-        for arg in node.args:
-            yield from walk(arg)
-        if node.where is not None:
-            yield from walk(node.where)
-    elif isinstance(node, Unary):
-        yield from walk(node.operand)
-    elif isinstance(node, Binary):
-        yield from walk(node.left)
-        yield from walk(node.right)
-    elif isinstance(node, In):
-        yield from walk(node.item)
-        yield from walk(node.container)
-    elif isinstance(node, IsEmpty):
-        yield from walk(node.operand)
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(children(n)))
 
 
 _PREC = {"or": 1, "and": 2, "not": 3, "cmp": 4, "+": 5, "-": 5, "*": 6, "/": 6, "%": 6, "neg": 7, "atom": 8}

@@ -5,8 +5,10 @@ from ..errors import ExpressionError
 from . import ast
 from .lexer import Token, tokenize
 
-#: Deepest nesting of parentheses, calls and operators accepted.
+#: Deepest nesting of parentheses, calls and operators accepted while parsing.
 MAX_DEPTH = 60
+#: Deepest tree accepted; a chain `a + b + c ...` nests one level per operator.
+MAX_TREE_DEPTH = 200
 
 _COMPARE = {"==", "!=", "<", "<=", ">", ">="}
 AGGREGATES = {"count", "sum", "avg", "min", "max", "exists"}
@@ -18,7 +20,21 @@ def parse(src: str) -> ast.Node:
         raise ExpressionError("syntax", 1, f"an expression must be text, got {type(src).__name__}")
     if not src.strip():
         raise ExpressionError("syntax", 1, "the expression is empty")
-    return _Parser(tokenize(src)).parse()
+    tree = _Parser(tokenize(src)).parse()
+    _check_depth(tree)
+    return tree
+
+
+def _check_depth(tree: ast.Node):
+    """Bound the tree's depth without recursion, so later passes can recurse safely."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TREE_DEPTH:
+            raise ExpressionError("syntax", node.col, f"expression nested deeper than {MAX_TREE_DEPTH} levels "
+                                  "(a chain of that many operators); split it up")
+        for child in ast.children(node):
+            stack.append((child, depth + 1))
 
 
 class _Parser:
