@@ -194,7 +194,7 @@ def _scope(objects, classifications, object_key, upto, old) -> Scope:
         child_names = _names_of(objects, classifications, child_key, False)
         scope.children[child_key] = Scope(child_key, child_names, parent=names)
     if obj.parent:
-        scope.parent = _names_of(objects, classifications, obj.parent, False, inputs_only=True)
+        scope.parent = _names_of(objects, classifications, obj.parent, False)
     if old:
         scope.old = dict(names)
     if upto is not True and upto is not False:
@@ -203,17 +203,15 @@ def _scope(objects, classifications, object_key, upto, old) -> Scope:
     return scope
 
 
-def _names_of(objects, classifications, object_key, upto, inputs_only=False) -> dict:
+def _names_of(objects, classifications, object_key, upto) -> dict:
     obj = objects[object_key]
     names = {k: Var(t, "field", k) for k, t in SYSTEM_ATTRIBUTES.items()}
     if obj.parent is None:
         names["owner"] = Var(TEXT, "field", "owner")
     for f in obj.fields.values():
         kind = "formula" if "formula" in f.spec else "field"
-        if inputs_only and kind == "formula":
-            continue
         names[f.key] = Var(f.value_type, kind, f.key, f.label)
-    if upto is not False and not inputs_only:
+    if upto is not False:
         mine = [c for c in classifications if c.object == object_key]
         if upto is not True:
             mine = mine[:upto]
@@ -436,11 +434,17 @@ class _Checker:
         if obj.parent:  # a child's formulas are computed before its parent's: they may read inputs only
             for k in obj.formula_order:
                 f = obj.fields[k]
-                for name in f.formula.parent_reads:
-                    pf = self.objects[obj.parent].fields.get(name)
-                    if pf is not None and "formula" in pf.spec:
-                        self.report(f.path + ("formula",), f"a child's formula can read the parent's input fields, "
-                                    f"not its formula `{name}`")
+                f.formula = self._parent_inputs_only(f.path + ("formula",), f.formula, obj.key, "a child's formula")
+
+    def _parent_inputs_only(self, path, checked: Checked, object_key: str, what: str) -> Checked | None:
+        """A child's formulas and classifications run before the parent's formulas: `parent.` reads inputs only."""
+        parent = self.objects[self.objects[object_key].parent]
+        for name in checked.parent_reads:
+            pf = parent.fields.get(name)
+            if pf is not None and "formula" in pf.spec:
+                self.report(path, f"{what} can read the parent's input fields, not its formula `{name}`")
+                return None
+        return checked
 
     # -- classifications --------------------------------------------------------
     def _classification_heads(self) -> list[ClassificationDef]:
@@ -504,6 +508,8 @@ class _Checker:
                     value = str(value)
                 if allowed is not None and value is not None and value not in allowed and c.hit != "sum":
                     self.report(rpath + ("value",), f"`{value}` is not among the declared values: {', '.join(map(str, allowed))}")
+                if when is not None and self.objects[c.object].parent:
+                    when = self._parent_inputs_only(rpath + ("when",), when, c.object, "a child's classification")
                 if when is not None:
                     c.rules.append(Rule(i, when, value, r.get("points", 0), self.get(r, "label", str), rpath))
             if c.hit == "first" and c.default is not None:

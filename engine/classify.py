@@ -200,21 +200,31 @@ class Classifier:
         problems: list[FieldProblem] = []
         record = self.coerce(raw, problems=problems)
         result = self.classify(record, as_of)
-        full = result.record_with_values()
         today, now = self.clock(as_of)
-        hidden = {key for (key, attr), fn in self._conditions.items() if attr == "visible_if" and not fn(full, today, now)}
-        problems = [p for p in problems if p.path.split(".")[0].split("[")[0] not in hidden]
-        for key, f in self.object.fields.items():
-            if key in hidden or f.formula is not None or record.get(key) is not None:
-                continue
-            if any(p.path == key for p in problems):
-                continue
-            fn = self._conditions.get((key, "required_if"))
-            if f.spec.get("required") is True or (fn is not None and fn(full, today, now)):
-                problems.append(FieldProblem(key, self.message("required")))
+        full = result.record_with_values()
+        problems = self._presence(full, problems, today, now, "", None)
+        for key, child in self.children.items():
+            for i, row in enumerate(record.get(key) or ()):
+                problems = child._presence(row, problems, today, now, f"{key}[{i}].", full)
         if problems:
             raise RecordInvalid(problems)
         return record, result
+
+    def _presence(self, full: dict, problems: list, today, now, prefix: str, parent: dict | None) -> list:
+        """Drop problems of hidden fields; add `required` / `required_if` problems of visible empty ones."""
+        hidden = {prefix + key for (key, attr), fn in self._conditions.items()
+                  if attr == "visible_if" and not fn(full, today, now, parent)}
+        problems = [p for p in problems if p.path not in hidden]
+        for key, f in self.object.fields.items():
+            path = prefix + key
+            if path in hidden or f.formula is not None or full.get(key) is not None:
+                continue
+            if any(p.path == path for p in problems):
+                continue
+            fn = self._conditions.get((key, "required_if"))
+            if f.spec.get("required") is True or (fn is not None and fn(full, today, now, parent)):
+                problems.append(FieldProblem(path, self.message("required")))
+        return problems
 
     def hidden_fields(self, record_with_values: dict, as_of: datetime) -> set[str]:
         today, now = self.clock(as_of)

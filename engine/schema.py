@@ -37,6 +37,8 @@ def problems(doc: Located) -> list:
     out = []
     seen = set()
     for error in validator().iter_errors(doc.data):
+        if error.validator == "uniqueItems" and error.absolute_path and error.absolute_path[-1] == "options":
+            continue  # reported by the semantic check, at the repeated option itself
         path, message = _explain(error)
         if (path, message) in seen:
             continue
