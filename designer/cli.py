@@ -121,7 +121,7 @@ def classify(bundle, records, object_key, as_of):
     clf = _object(b, object_key)
     when = _as_of(as_of)
     bad = 0
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     try:
         rows = read_records(Path(records), header_map_for(clf))
         for number, raw in rows:
@@ -142,3 +142,58 @@ def classify(bundle, records, object_key, as_of):
     if bad:
         click.echo(f"{bad} invalid record(s) in {records}", err=True)
     sys.exit(1 if bad else 0)
+
+
+#: The instant the templates' sample data was generated for; the demo classifies as of then.
+DEMO_AS_OF = "2026-11-01T09:00:00+08:00"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@main.command()
+@click.argument("template", default="retail")
+@click.option("--samples", default=3, show_default=True, help="How many customers to explain in full.")
+def demo(template, samples):
+    """Classify an example template's sample customers and show the results and why."""
+    from collections import Counter
+
+    from engine.explain import sentences
+
+    folder = EXAMPLES / template
+    if not (folder / "bundle.yaml").is_file():
+        names = sorted(p.name for p in EXAMPLES.iterdir() if (p / "bundle.yaml").is_file()) if EXAMPLES.is_dir() else []
+        raise click.ClickException(f"no template `{template}`; templates: {', '.join(names) or 'none found'}")
+    b = _load(str(folder / "bundle.yaml"))
+    clf = b.classifier("customer")
+    when = _as_of(DEMO_AS_OF)
+    counts = {c.key: Counter() for c in clf.classifications}
+    explained = []
+    total = bad = 0
+    for number, raw in read_records(folder / "customers.jsonl", {}):
+        if isinstance(raw, RowError):
+            bad += 1
+            continue
+        try:
+            record, result = clf.validate(raw, when)
+        except RecordInvalid:
+            bad += 1
+            continue
+        total += 1
+        for c in clf.classifications:
+            value = result.values[c.key]
+            for v in (value if isinstance(value, list) else [value]):
+                counts[c.key][v] += 1
+        if len(explained) < samples:
+            explained.append((record, sentences(result)))
+    click.secho(f"{b.title} — {total} 位客户（as of {DEMO_AS_OF}）", bold=True)
+    for c in clf.classifications:
+        click.secho(f"\n{c.label}（{c.key}, hit: {c.hit}）", bold=True)
+        for value, n in sorted(counts[c.key].items(), key=lambda kv: (-kv[1], str(kv[0]))):
+            shown = "（空）" if value is None else value
+            click.echo(f"  {str(shown):<12} {n:>5}  {'█' * max(1, round(40 * n / max(total, 1)))}")
+    title = clf.object.title or "name"
+    for record, why in explained:
+        click.secho(f"\n{record.get(title) or record.get('id')}", bold=True)
+        for key, text in why.items():
+            click.echo(f"  {key}: {text}")
+    if bad:
+        click.echo(f"\n{bad} sample record(s) were invalid", err=True)

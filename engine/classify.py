@@ -281,19 +281,23 @@ class Result:
                 deciding = c.rules
             read: dict = {}
             for r in deciding:
-                for name in r.when.reads:
-                    read[name] = values[name] if name in values else self.record.get(name)
-                for node in r.when.aggregates:
-                    text = ast.unparse(node)
-                    read[text] = aggs.get(text)
+                read.update(self._reads(r, values, aggs))
             out[c.key] = {
                 "value": values[c.key],
-                "rules": [{"index": r.index, "label": r.label, "when": r.when.source}
+                "rules": [{"index": r.index, "label": r.label, "when": r.when.source, "read": self._reads(r, values, aggs)}
                           | ({"points": r.points} if c.hit == "sum" else {}) for r in held],
                 "default": c.hit == "first" and hit == -1,
                 "read": read,
             }
         return out
+
+    def _reads(self, rule, values: dict, aggs: dict) -> dict:
+        """Values one rule's condition read: names of the record, then aggregates by their text."""
+        read = {name: values[name] if name in values else self.record.get(name) for name in rule.when.reads}
+        for node in rule.when.aggregates:
+            text = ast.unparse(node)
+            read[text] = aggs.get(text)
+        return read
 
     def to_json(self) -> dict:
         """The record with formula and classification values filled in and `_explain`, JSON-ready."""
