@@ -191,7 +191,7 @@ def _scope(objects, classifications, object_key, upto, old) -> Scope:
     names = _names_of(objects, classifications, object_key, upto)
     scope = Scope(object_key, names)
     for child_key in obj.children:
-        child_names = _names_of(objects, classifications, child_key, False)
+        child_names = _names_of(objects, classifications, child_key, True)
         scope.children[child_key] = Scope(child_key, child_names, parent=names)
     if obj.parent:
         scope.parent = _names_of(objects, classifications, obj.parent, False)
@@ -340,6 +340,8 @@ class _Checker:
 
     def check_fields(self):
         ctx = Context(self.module.globals["TZ"])
+        # Classification heads (key, type) first: aggregates in formulas may read a child's classifications.
+        self.classifications = self._classification_heads()
         for obj in self.objects.values():
             for f in obj.fields.values():
                 s, path = f.spec, f.path
@@ -349,8 +351,7 @@ class _Checker:
                                                 self._formula_scope(obj), _accepts(f.value_type), "the formula")
             self._formula_order(obj)
         # Conditions and computed defaults may read formulas and every classification of the object:
-        # they are evaluated after classification. Classifications are known only now.
-        self.classifications = self._classification_heads()
+        # they are evaluated after classification.
         for obj in self.objects.values():
             scope = _scope(self.objects, self.classifications, obj.key, True, False)
             for f in obj.fields.values():
@@ -366,7 +367,7 @@ class _Checker:
                                                      _accepts(f.value_type), "the default")
 
     def _formula_scope(self, obj: ObjectDef) -> Scope:
-        return _scope(self.objects, [], obj.key, False, False)
+        return _scope(self.objects, self.classifications, obj.key, False, False)
 
     def _field_options(self, f: FieldDef, ctx):
         s, path = f.spec, f.path

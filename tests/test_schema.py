@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "schemas" / "bundle.schema.json"
 DATA = Path(__file__).resolve().parent / "data"
 CONFORMANCE = Path(__file__).resolve().parent / "conformance"
-SHARED_CONFORMANCE = Path("/work/shared/spec/conformance")
 
 
 class Yaml12SafeLoader(yaml.SafeLoader):
@@ -149,8 +148,6 @@ VALID_FILES = [
     pytest.param(CONFORMANCE / "retail.bundle.yaml", id="conformance-retail"),
     pytest.param(DATA / "spec_examples.bundle.yaml", id="spec-examples"),
 ]
-if (SHARED_CONFORMANCE / "retail.bundle.yaml").exists():
-    VALID_FILES.append(pytest.param(SHARED_CONFORMANCE / "retail.bundle.yaml", id="shared-retail"))
 
 
 @pytest.mark.parametrize("path", VALID_FILES)

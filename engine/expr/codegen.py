@@ -32,7 +32,7 @@ class Module:
 
     def __init__(self, tz, calendar):
         self.globals = dict(_HELPERS)
-        self.globals["__builtins__"] = {"len": len, "abs": abs, "bool": bool, "None": None}
+        self.globals["__builtins__"] = {"len": len, "abs": abs, "bool": bool, "zip": zip}
         self.globals["TZ"] = tz
         self.globals["CAL"] = calendar
         self._consts: dict = {}
