@@ -34,6 +34,10 @@ class Classifier:
         self._ctx = Context(bundle.tz)
         self._run, self.agg_texts = self._compile()
         self._conditions = self._compile_conditions()
+        #: (classification key, rule index) -> (names read, aggregate texts read): what explanations look up
+        self.rule_reads = {(c.key, r.index): (tuple(r.when.reads), tuple(ast.unparse(n) for n in r.when.aggregates))
+                           for c in self.classifications for r in c.rules}
+        self._clock_cache: tuple = (None, None)
 
     # -- compilation --------------------------------------------------------------
     def _compile(self):
@@ -133,9 +137,12 @@ class Classifier:
     # -- running ------------------------------------------------------------------
     def clock(self, as_of: datetime):
         """(today, now) for an instant: the date in the bundle's timezone, and the instant itself."""
-        if as_of.tzinfo is None:
-            as_of = as_of.replace(tzinfo=self.bundle.tz)
-        local = as_of.astimezone(self.bundle.tz)
+        cached_for, cached = self._clock_cache
+        if cached_for is as_of:
+            return cached
+        when = as_of.replace(tzinfo=self.bundle.tz) if as_of.tzinfo is None else as_of
+        local = when.astimezone(self.bundle.tz)
+        self._clock_cache = (as_of, (local.date(), local))
         return local.date(), local
 
     def classify(self, record: dict, as_of: datetime, parent: dict | None = None) -> "Result":
@@ -281,21 +288,21 @@ class Result:
                 deciding = c.rules
             read: dict = {}
             for r in deciding:
-                read.update(self._reads(r, values, aggs))
+                read.update(self._reads(c.key, r, values, aggs))
             out[c.key] = {
                 "value": values[c.key],
-                "rules": [{"index": r.index, "label": r.label, "when": r.when.source, "read": self._reads(r, values, aggs)}
+                "rules": [{"index": r.index, "label": r.label, "when": r.when.source, "read": self._reads(c.key, r, values, aggs)}
                           | ({"points": r.points} if c.hit == "sum" else {}) for r in held],
                 "default": c.hit == "first" and hit == -1,
                 "read": read,
             }
         return out
 
-    def _reads(self, rule, values: dict, aggs: dict) -> dict:
+    def _reads(self, key: str, rule, values: dict, aggs: dict) -> dict:
         """Values one rule's condition read: names of the record, then aggregates by their text."""
-        read = {name: values[name] if name in values else self.record.get(name) for name in rule.when.reads}
-        for node in rule.when.aggregates:
-            text = ast.unparse(node)
+        names, texts = self.classifier.rule_reads[(key, rule.index)]
+        read = {name: values[name] if name in values else self.record.get(name) for name in names}
+        for text in texts:
             read[text] = aggs.get(text)
         return read
 
