@@ -15,40 +15,19 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from engine.source import load_text
+
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "schemas" / "bundle.schema.json"
 DATA = Path(__file__).resolve().parent / "data"
 CONFORMANCE = Path(__file__).resolve().parent / "conformance"
 
 
-class Yaml12SafeLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` reading scalars the YAML 1.2 way editors do.
-
-    PyYAML implements YAML 1.1, where ``on``/``off``/``yes``/``no`` are
-    booleans: ``yaml.safe_load("on: changed")`` gives ``{True: 'changed'}``,
-    which would make every automation of SPEC §7 lose its ``on`` key. Here
-    only ``true``/``false`` are booleans and dates stay text (JSON has no
-    date type), so the document is the one an editor validates.
-    """
-
-
-Yaml12SafeLoader.yaml_implicit_resolvers = {
-    first: [
-        (tag, regexp)
-        for tag, regexp in resolvers
-        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
-    ]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-Yaml12SafeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
-
-
 def load_yaml(text: str):
-    return yaml.load(text, Loader=Yaml12SafeLoader)  # noqa: S506 - a SafeLoader subclass
+    """The engine's own reading of YAML (YAML 1.2 scalars: `on:` stays a key, dates stay text)."""
+    doc, problems = load_text(text, "test.yaml")
+    assert not problems, problems
+    return doc.data
 
 
 @pytest.fixture(scope="module")
@@ -309,7 +288,7 @@ def test_invalid_table_is_well_formed():
 
 
 def test_plain_safe_load_turns_on_into_a_bool(validator):
-    """Why the tests use Yaml12SafeLoader: with PyYAML's YAML 1.1 rules an
+    """Why bundles are read with the engine's loader: with PyYAML's YAML 1.1 rules an
     unquoted `on:` key becomes True, and the automation loses its trigger."""
     source = (DATA / "spec_examples.bundle.yaml").read_text(encoding="utf-8")
     assert True in yaml.safe_load(source)["automations"][0]
