@@ -240,8 +240,8 @@ def tierwise_available() -> str | None:
 
 
 def _tierwise_raw(c: dict) -> dict:
-    """The JSON form tierwise coerces (the generator's form minus the benchmark id)."""
-    return {k: v for k, v in c.items() if k != "id"}
+    """The JSON form tierwise coerces: the generator's form as is (`id` is a system attribute)."""
+    return c
 
 
 def _tierwise_norm(r):
@@ -750,6 +750,7 @@ def main(argv: list[str] | None = None) -> int:
 
     prepared = {}
     skipped = {}
+    failed = []  # engines that import but fail: the run fails too
     for key, label, setup in ENGINES:
         if only is not None and key != "plain" and key not in only:
             skipped[key] = "not selected (--only)"
@@ -763,6 +764,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             if key.startswith("tierwise"):
                 skipped[key] = f"setup failed: {type(exc).__name__}: {exc}"
+                failed.append(key)
                 print(f"{label}: {skipped[key]}")
                 continue
             raise
@@ -776,6 +778,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             if key.startswith("tierwise"):
                 skipped[key] = f"classify failed: {type(exc).__name__}: {exc}"
+                failed.append(key)
                 print(f"{e['label']}: {skipped[key]}")
                 continue
             raise
@@ -799,6 +802,7 @@ def main(argv: list[str] | None = None) -> int:
                     except Exception:
                         break
                 skipped[key] = f"classify failed on record {i} ({raw[i]['id']}): {type(exc).__name__}: {exc}"
+                failed.append(key)
                 print(f"{e['label']}: {skipped[key]}\n    {json.dumps(raw[i], ensure_ascii=False)}")
                 del prepared[key]
                 continue
@@ -922,7 +926,9 @@ def main(argv: list[str] | None = None) -> int:
         for i, got, want in formula_bad[: args.show]:
             print(f"  record {i} ({raw[i]['id']}): got {got!r}, floor {want!r}")
     print(f"total disagreements: {total_bad}")
-    return 1 if total_bad else 0
+    if failed:
+        print("engines that failed: " + ", ".join(failed))
+    return 1 if total_bad or failed else 0
 
 
 if __name__ == "__main__":

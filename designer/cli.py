@@ -5,7 +5,7 @@ User mistakes end in a message and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import click
@@ -26,7 +26,7 @@ def main():
 
 def _as_of(value: str | None) -> datetime:
     if not value:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -168,7 +168,7 @@ def demo(template, samples):
     counts = {c.key: Counter() for c in clf.classifications}
     explained = []
     total = bad = 0
-    for number, raw in read_records(folder / "customers.jsonl", {}):
+    for _line, raw in read_records(folder / "customers.jsonl", {}):
         if isinstance(raw, RowError):
             bad += 1
             continue

@@ -199,7 +199,7 @@ def _scope(objects, classifications, object_key, upto, old) -> Scope:
         scope.old = dict(names)
     if upto is not True and upto is not False:
         later = [c for c in classifications if c.object == object_key][upto:]
-        scope.later = {c.key: "classifications[{}]".format(c.path[1]) for c in later}
+        scope.later = {c.key: f"classifications[{c.path[1]}]" for c in later}
     return scope
 
 

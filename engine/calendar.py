@@ -18,7 +18,7 @@ class WorkCalendar:
     """Which days are working days, and counting over them."""
 
     #: registry of calendars by the name a bundle uses
-    kinds: dict[str, type["WorkCalendar"]] = {}
+    kinds: dict[str, type[WorkCalendar]] = {}
     name = "none"
 
     def __init_subclass__(cls, **kw):

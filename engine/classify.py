@@ -145,7 +145,7 @@ class Classifier:
         self._clock_cache = (as_of, (local.date(), local))
         return local.date(), local
 
-    def classify(self, record: dict, as_of: datetime, parent: dict | None = None) -> "Result":
+    def classify(self, record: dict, as_of: datetime, parent: dict | None = None) -> Result:
         """Formulas and classifications of a coerced record at the instant `as_of`."""
         today, now = self.clock(as_of)
         values, hits, aggs = self._run(record, today, now, parent)
@@ -198,7 +198,7 @@ class Classifier:
             raise RecordInvalid(problems)
         return out
 
-    def validate(self, raw: dict, as_of: datetime) -> tuple[dict, "Result"]:
+    def validate(self, raw: dict, as_of: datetime) -> tuple[dict, Result]:
         """Coerce, classify and apply required / required_if / visible_if (SPEC §2) like a form save.
 
         Returns the typed record and its result, or raises `RecordInvalid`

@@ -8,13 +8,13 @@ empty strings, money to two decimals, datetimes to UTC).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 from .expr.scope import BOOL, DATE, DATETIME, LIST_TEXT, NUMBER, TEXT
 
-TYPES: dict[str, "FieldType"] = {}
+TYPES: dict[str, FieldType] = {}
 
 
 class FieldValueError(ValueError):
@@ -240,7 +240,7 @@ class DateTime(FieldType):
                 raise FieldValueError("not_datetime", value=_show(raw)) from None
         if value.tzinfo is None:
             value = value.replace(tzinfo=ctx.tz)
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
 
 class Select(FieldType):

@@ -66,13 +66,14 @@ def test_bundle_error(case):
         load_bundle_text(case["source"], "case.yaml")
     problems = info.value.problems
     for want in case["errors"]:
-        lines = want.get("lines") or [want["line"]]
-        def matches(p):
-            if p.line not in lines or p.file != "case.yaml":
-                return False
-            if "path" in want and p.path != want["path"]:
-                return False
-            if "path_prefix" in want and not p.path.startswith(want["path_prefix"]):
-                return False
-            return want.get("kind") is None or p.kind == want["kind"]
-        assert any(matches(p) for p in problems), f"no problem matches {want}; got:\n" + "\n".join(map(str, problems))
+        assert any(_matches(p, want) for p in problems), f"no problem matches {want}; got:\n" + "\n".join(map(str, problems))
+
+
+def _matches(problem, want) -> bool:
+    if problem.line not in (want.get("lines") or [want["line"]]) or problem.file != "case.yaml":
+        return False
+    if "path" in want and problem.path != want["path"]:
+        return False
+    if "path_prefix" in want and not problem.path.startswith(want["path_prefix"]):
+        return False
+    return want.get("kind") is None or problem.kind == want["kind"]

@@ -7,7 +7,6 @@ plain strings here and are checked by the engine.
 from __future__ import annotations
 
 import json
-import re
 import textwrap
 from pathlib import Path
 

@@ -345,7 +345,7 @@ def emit_aggregates(body: Body, items: list, env: dict, record: str, depth: int 
         post: list[str] = []
         where_codes: dict[str, list] = {}
         conds: dict[str, str] = {}
-        for checked, node, name in aggs:
+        for checked, node, _name in aggs:
             if node.where is None:
                 continue
             key = ast.unparse(node.where)
@@ -360,7 +360,7 @@ def emit_aggregates(body: Body, items: list, env: dict, record: str, depth: int 
                 conds[key] = w
             else:
                 conds[key] = code
-        for checked, node, name in aggs:
+        for _checked, node, name in aggs:
             cond = conds[ast.unparse(node.where)] if node.where is not None else None
             func = node.func
             if func in ("count", "exists") and cond is None:

@@ -7,12 +7,12 @@ compiler adds those checks, so `gen` only ever sees non-empty values.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import ExpressionError
 from .scope import BOOL, DATE, DATETIME, DURATION, NULL, NUMBER, TEXT
 
-FUNCTIONS: dict[str, "Function"] = {}
+FUNCTIONS: dict[str, Function] = {}
 _TIMES = (DATE, DATETIME)
 
 

@@ -30,7 +30,7 @@ class Scope:
     object: str
     names: dict[str, Var] = field(default_factory=dict)
     #: child object key -> the scope inside its aggregates (with ``parent`` set)
-    children: dict[str, "Scope"] = field(default_factory=dict)
+    children: dict[str, Scope] = field(default_factory=dict)
     #: names reachable as ``parent.x``
     parent: dict[str, Var] | None = None
     #: names reachable as ``old.x`` (change automations)
