@@ -197,3 +197,157 @@ def demo(template, samples):
             click.echo(f"  {key}: {text}")
     if bad:
         click.echo(f"\n{bad} sample record(s) were invalid", err=True)
+
+
+# -- the workspace: database, bundles, users, the server ------------------------------------------
+
+def _app(database: str | None = None, instance: str | None = None):
+    from .app import create_app
+    config = {}
+    if database:
+        config["DATABASE_URL"] = database
+    if instance:
+        config["INSTANCE_PATH"] = str(Path(instance).resolve())
+    return create_app(config)
+
+
+_database = click.option("--database", envvar="DATABASE_URL", help="Database URL (default: SQLite in the instance folder).")
+_instance = click.option("--instance", envvar="TIERWISE_INSTANCE", type=click.Path(file_okay=False),
+                         help="Instance folder (SQLite file, secret key, settings).")
+
+
+@main.group()
+def db():
+    """The database schema."""
+
+
+@db.command()
+@_database
+@_instance
+def upgrade(database, instance):
+    """Apply every migration (also done by `serve` on start)."""
+    from .db import engine_of
+    from .migrate import upgrade as run
+    app = _app(database, instance)
+    run(engine_of(app))
+    click.echo(f"database at {engine_of(app).url.render_as_string(hide_password=True)} is up to date")
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False))
+@click.option("--note", default="", help="Why this version is published.")
+@click.option("--by", "actor", default=None, help="Who publishes (a username).")
+@_database
+@_instance
+def publish(bundle, note, actor, database, instance):
+    """Publish BUNDLE as a new version of the workspace bundle and reclassify every record."""
+    from engine import BundleInvalid
+
+    from .bundles.publish import publish as run
+    from .clock import now
+    from .db import engine_of, transaction
+    from .migrate import upgrade as migrate
+    app = _app(database, instance)
+    migrate(engine_of(app))
+    path = Path(bundle)
+    try:
+        text = path.read_text("utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{bundle}: not UTF-8 text")
+    with click.progressbar(length=1, label="reclassifying", file=sys.stderr) as bar:
+        def progress(done, total):
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+        try:
+            with app.app_context(), transaction(app) as s:
+                row = run(s, text, path.name, actor=actor, note=note, now=now(), progress=progress)
+                version, report = row.id, row.report
+        except BundleInvalid as exc:
+            for p in exc.problems:
+                click.echo(str(p).replace(path.name, str(bundle), 1), err=True)
+            sys.exit(1)
+    click.echo(f"published version {version} of {bundle}")
+    for key, items in report.items():
+        if items:
+            click.echo(f"  {key}: {items if isinstance(items, int) else ', '.join(items)}")
+
+
+@main.group()
+def user():
+    """Users of the workspace."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "manager", "rep"]), default="rep", show_default=True)
+@click.option("--name", "display_name", default="", help="Display name.")
+@click.option("--team", default=None)
+@click.option("--manager", default=None, help="Username of this user's manager.")
+@click.option("--email", default=None)
+@click.option("--password", default=None, help="Default: ask (or generate with --generate).")
+@click.option("--generate", is_flag=True, help="Generate a password and print it.")
+@_database
+@_instance
+def user_add(username, role, display_name, team, manager, email, password, generate, database, instance):
+    """Add a user."""
+    import secrets
+
+    from .auth.users import UserError, add_user
+    from .db import engine_of, transaction
+    from .migrate import upgrade as migrate
+    if generate:
+        password = secrets.token_urlsafe(9)
+    elif password is None:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    app = _app(database, instance)
+    migrate(engine_of(app))
+    try:
+        with app.app_context(), transaction(app) as s:
+            add_user(s, username, password, role=role, display_name=display_name, team=team, manager=manager,
+                     email=email)
+    except UserError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"added {role} {username}" + (f" with password {password}" if generate else ""))
+
+
+@user.command("token")
+@click.argument("username")
+@click.option("--name", default="cli", help="What the token is for.")
+@_database
+@_instance
+def user_token(username, name, database, instance):
+    """Issue an API token for USERNAME (shown once)."""
+    from sqlalchemy import select
+
+    from .auth.users import issue_token
+    from .db import transaction
+    from .models import User
+    app = _app(database, instance)
+    with app.app_context(), transaction(app) as s:
+        row = s.scalar(select(User).where(User.username == username))
+        if row is None:
+            raise click.ClickException(f"no user `{username}`")
+        click.echo(issue_token(s, row, name))
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Install the demo template, its sample customers and demo users first.")
+@click.option("--template", default="manufacturing", show_default=True, help="Template for --demo.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@_database
+@_instance
+def serve(demo, template, host, port, database, instance):
+    """Serve the web app (migrating the database first)."""
+    from waitress import serve as waitress_serve
+
+    from .db import engine_of
+    from .migrate import upgrade as migrate
+    app = _app(database, instance)
+    migrate(engine_of(app))
+    if demo:
+        from .demo import install
+        for line in install(app, EXAMPLES / template, DEMO_AS_OF):
+            click.echo(line)
+    click.echo(f"tierwise on http://{host}:{port}/  (Ctrl+C to stop)")
+    waitress_serve(app, host=host, port=port, threads=8, ident="tierwise")

@@ -182,7 +182,7 @@ class Classifier:
             except FieldValueError as exc:
                 out[key] = None
                 problems.append(FieldProblem(prefix + key, self.message(exc.code, **exc.params)))
-        for key in ("id", "owner"):
+        for key in ("id", "owner") if self.object.parent is None else ("id",):
             value = raw.get(key)
             out[key] = None if is_empty_input(value) else str(value).strip()
         for key, child in self.children.items():
@@ -198,24 +198,42 @@ class Classifier:
             raise RecordInvalid(problems)
         return out
 
-    def validate(self, raw: dict, as_of: datetime) -> tuple[dict, Result]:
+    def validate(self, raw: dict, as_of: datetime, parent: dict | None = None) -> tuple[dict, Result]:
         """Coerce, classify and apply required / required_if / visible_if (SPEC §2) like a form save.
 
         Returns the typed record and its result, or raises `RecordInvalid`
         with every problem. A hidden field is neither required nor validated.
+        A child record is validated with its (typed) `parent` for `parent.` names.
         """
         problems: list[FieldProblem] = []
         record = self.coerce(raw, problems=problems)
-        result = self.classify(record, as_of)
+        result = self.classify(record, as_of, parent)
         today, now = self.clock(as_of)
         full = result.record_with_values()
-        problems = self._presence(full, problems, today, now, "", None)
+        problems = self._presence(full, problems, today, now, "", parent)
         for key, child in self.children.items():
             for i, row in enumerate(record.get(key) or ()):
                 problems = child._presence(row, problems, today, now, f"{key}[{i}].", full)
         if problems:
             raise RecordInvalid(problems)
         return record, result
+
+    def with_defaults(self, raw: dict, as_of: datetime, parent: dict | None = None) -> dict:
+        """`raw` with the defaults of its empty fields (SPEC §2), as on creating a record:
+        literal defaults first, then `{expr: ...}` defaults evaluated on the values so far."""
+        out = dict(raw)
+        fields = self.object.fields
+        for key, f in fields.items():
+            default = f.spec.get("default")
+            if f.formula is None and is_empty_input(out.get(key)) and default is not None and not isinstance(default, dict):
+                out[key] = default
+        pending = [k for k, f in fields.items() if f.default_expr is not None and is_empty_input(out.get(k))]
+        if pending:
+            full = self.classify(self.coerce(out, problems=[]), as_of, parent).record_with_values()
+            today, now = self.clock(as_of)
+            for key in pending:
+                out[key] = self._conditions[(key, "default_expr")](full, today, now, parent)
+        return out
 
     def _presence(self, full: dict, problems: list, today, now, prefix: str, parent: dict | None) -> list:
         """Drop problems of hidden fields; add `required` / `required_if` problems of visible empty ones."""
@@ -237,6 +255,14 @@ class Classifier:
         today, now = self.clock(as_of)
         return {key for (key, attr), fn in self._conditions.items()
                 if attr == "visible_if" and not fn(record_with_values, today, now)}
+
+    def required_fields(self, record_with_values: dict, as_of: datetime) -> set[str]:
+        """Fields that must be filled for these values: `required`, or a `required_if` that holds."""
+        today, now = self.clock(as_of)
+        out = {k for k, f in self.object.fields.items() if f.spec.get("required") is True and f.formula is None}
+        out |= {key for (key, attr), fn in self._conditions.items()
+                if attr == "required_if" and fn(record_with_values, today, now)}
+        return out
 
     def message(self, code: str, **params) -> str:
         return message(self.bundle.locale, code, **params)

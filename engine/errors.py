@@ -74,6 +74,8 @@ class FieldProblem:
 
     path: str
     message: str
+    #: machine-readable facts, e.g. the existing record a duplicate matches
+    detail: dict | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"

@@ -18,16 +18,21 @@ _WORDS = {
 
 def sentences(result: Result) -> dict[str, str]:
     """Classification key -> one readable sentence saying why it has its value."""
-    clf = result.classifier
+    return describe(result.classifier, result.explain())
+
+
+def describe(clf, explained: dict) -> dict[str, str]:
+    """Sentences for an explanation as `Result.explain()` gives it or as it was stored (JSON)."""
     bundle = clf.bundle
     words = _WORDS.get(bundle.locale) or _WORDS["zh-CN" if bundle.locale.startswith("zh") else "en"]
     labels = dict(words["system"])
     labels.update({k: f.label for k, f in clf.object.fields.items()})
     labels.update({c.key: c.label for c in bundle.classifications if c.object == clf.object.key})
-    explained = result.explain()
     out = {}
     for c in clf.classifications:
-        entry = explained[c.key]
+        entry = explained.get(c.key)
+        if entry is None:
+            continue
         parts = []
         if entry["default"] or (not entry["rules"] and c.hit == "first"):
             parts.append(words["default"])

@@ -33,7 +33,6 @@ ADULT_GIVEN = ["晓雯", "志远", "佳琪", "俊杰", "雅婷", "文静", "家�
 PARENT_SUFFIX = ["妈妈", "爸爸"]
 SUBJECTS = ["少儿英语", "数学思维", "少儿编程", "美术", "书法", "钢琴", "雅思托福"]
 KID_SUBJECTS = SUBJECTS[:6]
-CAMPUSES = ["南山校区", "福田校区", "宝安校区", "线上直播"]
 REGIONS = ["广东省/深圳市/南山区", "广东省/深圳市/福田区", "广东省/深圳市/宝安区", "广东省/深圳市/龙华区",
            "广东省/深圳市/罗湖区", "广东省/深圳市/龙岗区", "广东省/东莞市/长安镇", "广东省/惠州市/惠阳区"]
 SOURCES = ["地推活动", "抖音", "小红书", "老学员转介绍", "大众点评", "官网/400电话"]
@@ -128,8 +127,8 @@ def build(arch, i):
     n_sub = {"lead_hot": rng.randint(2, 3), "lead_warm": 2}.get(arch, rng.choice([1, 1, 2, 2, 3]))
     subjects = rng.sample(pool, n_sub)
     s["subjects"] = [x for x in SUBJECTS if x in subjects]
-    if rng.random() < 0.9:
-        s["campus"] = rng.choice(CAMPUSES)
+    if rng.random() < 0.35:
+        s["email"] = f"{rng.choice(['mama', 'baba', 'jia', 'xue', 'happy', 'study'])}{rng.randint(100, 99999)}@{rng.choice(['qq.com', '163.com', '126.com', 'foxmail.com'])}"
     if rng.random() < 0.85:
         s["home_region"] = rng.choice(REGIONS)
     s["source"] = "老学员转介绍" if arch == "lead_hot" else \
@@ -146,10 +145,10 @@ def build(arch, i):
     lost = False
     if arch == "lead_hot":
         created = days_ago(8, 25)
-        talk = contacts(rng.randint(2, 4), AS_OF - timedelta(days=12), AS_OF - timedelta(days=1))
+        talk = contacts(rng.randint(2, 4), max(created, AS_OF - timedelta(days=12)), AS_OF - timedelta(days=1))
     elif arch == "lead_warm":
         created = days_ago(10, 60)
-        talk = contacts(1, AS_OF - timedelta(days=25), AS_OF - timedelta(days=15)) + \
+        talk = contacts(1, max(created, AS_OF - timedelta(days=25)), AS_OF - timedelta(days=15)) + \
             contacts(rng.randint(0, 2), created, AS_OF - timedelta(days=26))
         talk.sort(key=lambda c: c["contact_at"])
     elif arch == "lead_cold":

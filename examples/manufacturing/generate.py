@@ -96,11 +96,12 @@ def person():
 
 
 def company(industry):
+    # brand + trade must be unique: the bundle's duplicate check ignores place names and legal suffixes
     while True:
-        n = rng.choice(PLACES) + rng.choice(BRANDS) + rng.choice(TRADES[industry]) + rng.choice(SUFFIXES)
-        if n not in _used_names:
-            _used_names.add(n)
-            return n
+        brand, trade = rng.choice(BRANDS), rng.choice(TRADES[industry])
+        if (brand, trade) not in _used_names:
+            _used_names.add((brand, trade))
+            return rng.choice(PLACES) + brand + trade + rng.choice(SUFFIXES)
 
 
 def split_amount(total, n, step=100):

@@ -58,9 +58,6 @@ VISIT_DEPTS = DEPTS + ["设备科", "采购部"]
 PURPOSES = ["学术推广", "装机培训", "维修巡检", "商务洽谈", "招标跟进"]
 NOTES = ["参加科室早交班，介绍新机型", "设备科主任反馈明年预算情况", "完成季度巡检，设备运行正常", "招标参数沟通",
          "处理探头故障报修", "培训新入职技师", "讨论耗材集采价格", None]
-TITLES = ["主任", "科长", "院长", "经理", "采购负责人"]
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋"
-GIVEN = ["伟", "芳", "敏", "静", "强", "磊", "军", "洋", "勇", "杰", "涛", "明", "建华", "志强", "海燕", "晓东"]
 CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 PREFIXES = ["138", "139", "135", "136", "137", "150", "151", "152", "158", "159", "182", "187", "188",
             "130", "131", "132", "155", "156", "185", "186", "133", "153", "180", "181", "189", "177", "199"]
@@ -118,7 +115,8 @@ def orders_for(created, plan):
 def devices_for(created, n, models, in_use=True):
     out = []
     for _ in range(n):
-        inst = rand_date(max(created, WINDOW_START), AS_OF - timedelta(days=7))
+        # retired devices were installed early in the window
+        inst = rand_date(max(created, WINDOW_START), AS_OF - timedelta(days=7) if in_use else date(2025, 3, 31))
         years = rng.choice([1, 1, 2, 3])
         d = {"serial_no": unique(lambda: f"{rng.choice('ABCDEFGH')}{inst.strftime('%y%m')}{rng.randint(10000, 99999)}"),
              "model": rng.choice(models), "installed_on": inst.isoformat()}
@@ -172,9 +170,16 @@ def build(arch, i):
         else:
             grade = rng.choice(["二级甲等", "二级乙等", "一级", "未定级"])
         private = grade in ("一级", "未定级", "二级乙等") and rng.random() < 0.5
-        base = rng.choice(PRIVATE_HOSPITALS if private else (BIG_HOSPITALS if grade.startswith("三") else SMALL_HOSPITALS))
-        c["name"] = unique(lambda: city + (rng.choice(districts) if not grade.startswith("三") and rng.random() < 0.5 else "") +
-                           (rng.choice(PRIVATE_HOSPITALS) if private else base))
+        names = PRIVATE_HOSPITALS if private else (BIG_HOSPITALS if grade.startswith("三") else SMALL_HOSPITALS)
+
+        def hospital_name():
+            nonlocal city, prov, districts, area
+            city, prov, districts, area = rng.choice(CITIES)
+            district = rng.choice(districts) if not grade.startswith("三") and rng.random() < 0.5 else ""
+            if district:      # keep the region consistent with a district in the name
+                districts = [district]
+            return city + district + rng.choice(names)
+        c["name"] = unique(hospital_name)
         c["customer_type"] = kind
         c["hospital_grade"] = grade
         if rng.random() < 0.9:
@@ -196,7 +201,6 @@ def build(arch, i):
         c["name"] = unique(lambda: city + rng.choice(DIST_BRANDS) + rng.choice(["医疗器械", "医疗科技", "医药"]) +
                            rng.choice(["有限公司", "股份有限公司", "贸易有限公司"]))
         c["customer_type"] = kind
-        c["ownership"] = "民营"
         depts = rng.sample(DEPTS, rng.randint(2, 4))
         models = MODELS
         code_kind = "91"
@@ -205,7 +209,8 @@ def build(arch, i):
         c["region"] = f"{prov}/{city}/{rng.choice(districts)}"
     if rng.random() < 0.85:
         c["credit_code"] = credit_code(code_kind, area)
-    c["contact_name"] = rng.choice(SURNAMES) + rng.choice(GIVEN) + ("" if rng.random() < 0.6 else rng.choice(TITLES))
+    if rng.random() < 0.95:     # admitted to the hospital's supplier list / distribution agreement signed
+        c["admitted"] = rng.random() < {"A_hospital": 1.0, "A_distributor": 1.0, "C": 0.85, "D": 0.25}.get(arch, 0.95)
     if rng.random() < 0.9:
         c["mobile"] = phone()
     if rng.random() < 0.6:

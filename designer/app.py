@@ -1,0 +1,28 @@
+"""The web app, assembled in one flat function: config, subsystems, blueprints."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the tierwise app; `config` overrides the instance configuration (tests, `serve`)."""
+    app = Flask(__name__, instance_path=(config or {}).get("INSTANCE_PATH"), instance_relative_config=True)
+    from . import config as configuration
+    configuration.load(app, config)
+
+    from . import db, i18n, security
+    from .auth import login
+    from .records import display
+    db.init_app(app)
+    display.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    login.init_app(app)
+
+    from .api.views import bp as api_bp
+    from .auth.views import bp as auth_bp
+    from .records.views import bp as records_bp
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(records_bp)
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    return app

@@ -1,0 +1,1 @@
+"""Users, roles, teams, logins, API tokens — and which records each user may see."""

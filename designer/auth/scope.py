@@ -1,0 +1,49 @@
+"""Which records a user may see, as a query condition (issue: runtime, item 5).
+
+Reps see their own records and pooled ones; managers those of their team and
+of the people who report to them; admins all. Enforced in the query itself,
+for pages and API alike: a record outside the scope is simply not found (404).
+"""
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, aliased
+
+from ..models import Record, User
+
+
+def owners_visible_to(session: Session, user: User) -> list[str] | None:
+    """Usernames whose records `user` may see; None means everyone (admin)."""
+    if user.role == "admin":
+        return None
+    names = {user.username}
+    if user.role == "manager":
+        frontier = {user.id}
+        seen = set(frontier)
+        while frontier:  # everyone who reports to the manager, directly or not
+            rows = session.execute(select(User.id, User.username).where(User.manager_id.in_(frontier))).all()
+            frontier = {r.id for r in rows} - seen
+            seen |= frontier
+            names |= {r.username for r in rows}
+        if user.team_id is not None:
+            names |= set(session.scalars(select(User.username).where(User.team_id == user.team_id)))
+    return sorted(names)
+
+
+def visible(stmt, session: Session, user: User):
+    """`stmt` (selecting Record) limited to the top-level records `user` may see."""
+    owners = owners_visible_to(session, user)
+    if owners is None:
+        return stmt
+    return stmt.where(or_(Record.owner.in_(owners), Record.pool.is_not(None)))
+
+
+def can_see(session: Session, user: User, record: Record) -> bool:
+    """For one record (a child through its parent)."""
+    if record.parent_id is not None:
+        parent = aliased(Record)
+        record = session.scalar(select(parent).where(parent.id == record.parent_id))
+        if record is None:
+            return False
+    owners = owners_visible_to(session, user)
+    return owners is None or record.pool is not None or record.owner in owners

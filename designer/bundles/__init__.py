@@ -1,0 +1,1 @@
+"""The workspace bundle: published versions, compiled once per process, and publishing."""

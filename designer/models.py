@@ -1,0 +1,226 @@
+"""Database tables of a tierwise workspace (SQLAlchemy 2, declarative).
+
+Records of every object live in one table: the fields a person typed in
+`data`, what the engine computed (formulas and classifications) in
+`computed`, and the explanation beside it. Bundles change at run time, so a
+column per field would mean DDL on every publish and lost data on a retype;
+JSON keeps every value ever written, and publishing adds an expression index
+per classification (`designer.bundles.indexes`) so filtering by tier stays an
+index scan on SQLite and PostgreSQL alike.
+"""
+from __future__ import annotations
+
+from datetime import datetime, UTC
+
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
+                        TypeDecorator)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+#: Constraint names Alembic can rely on, the same on every database.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: JSON on SQLite, JSONB on PostgreSQL (indexable, compact).
+Json = JSON().with_variant(JSONB(), "postgresql")
+#: Integer primary keys that are 64-bit on PostgreSQL and SQLite's rowid on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator):
+    """Timestamps stored in UTC and always read back timezone-aware (SQLite keeps no zone itself)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class User(Base):
+    """A person in the workspace: admin, manager or rep, in a team, with a manager."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    email: Mapped[str | None] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    #: admin | manager | rep
+    role: Mapped[str] = mapped_column(String(16), default="rep")
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    locale: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    team: Mapped[Team | None] = relationship(lazy="joined")
+    manager: Mapped[User | None] = relationship(remote_side=[id], lazy="joined", join_depth=1)
+
+
+class ApiToken(Base):
+    """A per-user API token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class LoginFailure(Base):
+    """Failed logins per username and per address, for throttling brute force."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    first_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class BundleVersion(Base):
+    """One published version of the workspace bundle; never changed once written."""
+
+    __tablename__ = "bundle_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bundle_key: Mapped[str] = mapped_column(String(63))
+    #: the bundle as written (YAML or JSON text, comments kept)
+    source: Mapped[str] = mapped_column(Text)
+    filename: Mapped[str] = mapped_column(String(255), default="bundle.yaml")
+    published_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    published_by: Mapped[str | None] = mapped_column(String(150))
+    note: Mapped[str] = mapped_column(Text, default="")
+    #: what publishing changed: fields added, removed, retyped; records reclassified
+    report: Mapped[dict] = mapped_column(Json, default=dict)
+
+
+class Record(Base):
+    """A record of any object; children point at their parent."""
+
+    __tablename__ = "records"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    object: Mapped[str] = mapped_column(String(63))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    owner: Mapped[str | None] = mapped_column(String(150))
+    #: key of the public pool the record sits in (owner is then empty)
+    pool: Mapped[str | None] = mapped_column(String(63))
+    title: Mapped[str | None] = mapped_column(String(200))
+    #: field values as typed (wire format: dates ISO, money exact)
+    data: Mapped[dict] = mapped_column(Json, default=dict)
+    #: formula and classification values
+    computed: Mapped[dict] = mapped_column(Json, default=dict)
+    #: classification key -> explanation
+    explain: Mapped[dict] = mapped_column(Json, default=dict)
+    bundle_version: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(150))
+    updated_by: Mapped[str | None] = mapped_column(String(150))
+    #: optimistic concurrency: an update names the version it read
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        Index("ix_records_object_owner", "object", "owner"),
+        Index("ix_records_object_updated", "object", "updated_at"),
+        Index("ix_records_object_pool", "object", "pool"),
+    )
+
+
+class ClassificationChange(Base):
+    """The history of a record's classification values (SPEC §4)."""
+
+    __tablename__ = "classification_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(63))
+    old: Mapped[object] = mapped_column(Json, nullable=True)
+    new: Mapped[object] = mapped_column(Json, nullable=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    #: saved | time | rules published
+    cause: Mapped[str] = mapped_column(String(32))
+    explain: Mapped[dict] = mapped_column(Json, default=dict)
+    bundle_version: Mapped[int | None] = mapped_column(Integer)
+
+
+class AuditEntry(Base):
+    """Who changed which fields of a record, when, from what to what."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    record_id: Mapped[int] = mapped_column(BigId, index=True)
+    object: Mapped[str] = mapped_column(String(63))
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    actor: Mapped[str | None] = mapped_column(String(150))
+    #: create | update | delete
+    action: Mapped[str] = mapped_column(String(16))
+    #: field -> [old, new]
+    changes: Mapped[dict] = mapped_column(Json, default=dict)
+
+
+class DuplicateKey(Base):
+    """Normalised values of `unique` fields, for the duplicate check (查重, SPEC §2)."""
+
+    __tablename__ = "duplicate_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    object: Mapped[str] = mapped_column(String(63))
+    field: Mapped[str] = mapped_column(String(63))
+    value: Mapped[str] = mapped_column(String(255))
+
+    __table_args__ = (Index("ix_duplicate_keys_lookup", "object", "field", "value"),)
+
+
+class Counter(Base):
+    """Autonumber sequences: next value per object, field and period (e.g. the year)."""
+
+    __tablename__ = "counters"
+
+    object: Mapped[str] = mapped_column(String(63), primary_key=True)
+    field: Mapped[str] = mapped_column(String(63), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+__all__ = ["Base", "Team", "User", "ApiToken", "LoginFailure", "BundleVersion", "Record", "ClassificationChange",
+           "AuditEntry", "DuplicateKey", "Counter"]

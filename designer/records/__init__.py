@@ -1,0 +1,1 @@
+"""Records: the save pipeline (validate, classify, history, audit), lists and record pages."""

@@ -1,0 +1,105 @@
+"""List queries: scope, filters by classification value, title search, sorting and keyset pagination.
+
+Everything runs in the database. Filters use the same expressions as the
+per-classification indexes (`bundles.indexes.value_expr`); pages are keyset
+("after this row"), so page 2,000 costs what page 1 costs, at a million
+records.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.orm import Session
+
+from ..auth.scope import visible
+from ..bundles.indexes import value_expr
+from ..models import Record
+
+SORTS = ("-updated", "updated", "title", "-title", "-created", "created")
+
+
+@dataclass
+class Page:
+    records: list
+    #: classification key -> chosen value ('' for all)
+    filters: dict = field(default_factory=dict)
+    q: str = ""
+    sort: str = "-updated"
+    next_cursor: str | None = None
+    expr: str = ""
+    expr_error: dict | None = None
+
+
+def _encode(values) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode()
+
+
+def _decode(cursor: str):
+    try:
+        return json.loads(base64.urlsafe_b64decode(cursor.encode()).decode())
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def query(session: Session, cur, obj, user, args, *, size: int = 50) -> Page:
+    dialect = session.get_bind().dialect.name
+    stmt = visible(select(Record).where(Record.object == obj.key, Record.parent_id.is_(None)), session, user)
+    page = Page([], sort=args.get("sort") if args.get("sort") in SORTS else "-updated")
+    for c in cur.bundle.classifications_of(obj.key):
+        chosen = args.get(f"c.{c.key}", "")
+        page.filters[c.key] = chosen
+        if not chosen:
+            continue
+        if c.hit == "collect":
+            stmt = stmt.where(_contains(dialect, c.key, chosen))
+        elif chosen == "(empty)":
+            stmt = stmt.where(value_expr(dialect, c.key).is_(None))
+        elif c.type == "number":
+            try:
+                stmt = stmt.where(value_expr(dialect, c.key, numeric=True) == float(chosen))
+            except ValueError:
+                continue
+        else:
+            stmt = stmt.where(value_expr(dialect, c.key) == chosen)
+    page.q = (args.get("q") or "").strip()[:100]
+    if page.q:
+        pattern = "%" + page.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(Record.title.ilike(pattern, escape="\\"))
+    page.expr = (args.get("expr") or "").strip()
+    if page.expr:
+        from .expression_filter import where_clause
+        clause, page.expr_error = where_clause(session, cur.bundle, obj.key, page.expr)
+        if clause is not None:
+            stmt = stmt.where(clause)
+    column = {"updated": Record.updated_at, "title": func.coalesce(Record.title, ""),
+              "created": Record.created_at}[page.sort.lstrip("-")]
+    descending = page.sort.startswith("-")
+    cursor = _decode(args.get("after", "")) if args.get("after") else None
+    if cursor and len(cursor) == 2:
+        value, last_id = cursor
+        if page.sort.lstrip("-") in ("updated", "created") and value is not None:
+            from datetime import datetime
+            value = datetime.fromisoformat(value)
+        if descending:
+            stmt = stmt.where(or_(column < value, and_(column == value, Record.id < last_id)))
+        else:
+            stmt = stmt.where(or_(column > value, and_(column == value, Record.id > last_id)))
+    order = (column.desc(), Record.id.desc()) if descending else (column.asc(), Record.id.asc())
+    rows = session.scalars(stmt.order_by(*order).limit(size + 1)).all()
+    page.records = rows[:size]
+    if len(rows) > size:
+        last = page.records[-1]
+        value = {"updated": last.updated_at, "title": last.title or "", "created": last.created_at}[page.sort.lstrip("-")]
+        page.next_cursor = _encode([value.isoformat() if hasattr(value, "isoformat") else value, last.id])
+    return page
+
+
+def _contains(dialect: str, key: str, value: str):
+    """A `collect` classification (a list of tags) holds `value`."""
+    if dialect == "postgresql":
+        return text(f"(records.computed -> '{key}') ? :tag").bindparams(tag=value)
+    return text(f"EXISTS (SELECT 1 FROM json_each(records.computed, '$.{key}') WHERE json_each.value = :tag)")\
+        .bindparams(tag=value)
