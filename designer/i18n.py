@@ -1,17 +1,16 @@
 """Languages: Chinese first, English available (Flask-Babel); a user's choice is kept in the session."""
 from __future__ import annotations
 
-from flask import Flask, request, session
+from flask import Flask, session
 from flask_babel import Babel, get_locale
 
 LANGUAGES = ("zh_CN", "en")
 
 
 def select_locale() -> str:
+    """Chinese unless the user switched to English (the choice is kept in their session)."""
     chosen = session.get("lang")
-    if chosen in LANGUAGES:
-        return chosen
-    return request.accept_languages.best_match(LANGUAGES) or "zh_CN"
+    return chosen if chosen in LANGUAGES else "zh_CN"
 
 
 def init_app(app: Flask):

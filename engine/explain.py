@@ -8,10 +8,10 @@ from .classify import Result
 
 _WORDS = {
     "zh-CN": {"held": "命中规则 {n}「{label}」", "default": "没有规则命中，取默认值", "read": "依据：{items}",
-              "empty": "空", "yes": "是", "no": "否", "colon": "：", "sep": "；", "list_sep": "、", "points": "（{points:+} 分）", "base": "基础分 {base}",
+              "none": "没有规则命中", "empty": "空", "yes": "是", "no": "否", "colon": "：", "sep": "；", "list_sep": "、", "points": "（{points:+} 分）", "base": "基础分 {base}",
               "system": {"id": "编号", "created_at": "创建时间", "updated_at": "更新时间", "owner": "负责人"}},
     "en": {"held": "rule {n} “{label}” held", "default": "no rule held, so the default applies", "read": "based on: {items}",
-           "empty": "empty", "yes": "yes", "no": "no", "colon": ": ", "sep": "; ", "list_sep": ", ", "points": " ({points:+} points)", "base": "base {base}",
+           "none": "no rule held", "empty": "empty", "yes": "yes", "no": "no", "colon": ": ", "sep": "; ", "list_sep": ", ", "points": " ({points:+} points)", "base": "base {base}",
            "system": {"id": "id", "created_at": "created", "updated_at": "updated", "owner": "owner"}},
 }
 
@@ -34,7 +34,10 @@ def describe(clf, explained: dict) -> dict[str, str]:
         if entry is None:
             continue
         parts = []
-        if entry["default"] or (not entry["rules"] and c.hit == "first"):
+        if not entry["rules"] and c.hit != "first":
+            out[c.key] = _show(entry["value"], words, bundle.tz) + words["colon"] + words["none"]
+            continue
+        if entry["default"] or not entry["rules"]:
             parts.append(words["default"])
         for rule in entry["rules"]:
             text = words["held"].format(n=rule["index"] + 1, label=rule["label"] or rule["when"])
@@ -57,6 +60,11 @@ def _show(value, words, tz) -> str:
         return words["empty"]
     if isinstance(value, bool):
         return words["yes"] if value else words["no"]
+    if isinstance(value, str) and len(value) > 10 and value[4:5] == "-" and value[10:11] == "T":
+        try:  # a datetime as stored in JSON
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
     if isinstance(value, datetime):
         return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
