@@ -5,6 +5,7 @@ User mistakes end in a message and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from datetime import datetime, UTC
 from pathlib import Path
 
@@ -201,14 +202,24 @@ def demo(template, samples):
 
 # -- the workspace: database, bundles, users, the server ------------------------------------------
 
-def _app(database: str | None = None, instance: str | None = None):
+@contextmanager
+def _app(database: str | None = None, instance: str | None = None, *, migrate: bool = True):
+    """The app for a command, its database migrated; connections closed when the command ends."""
     from .app import create_app
+    from .db import engine_of
+    from .migrate import upgrade as run_migrations
     config = {}
     if database:
         config["DATABASE_URL"] = database
     if instance:
         config["INSTANCE_PATH"] = str(Path(instance).resolve())
-    return create_app(config)
+    app = create_app(config)
+    try:
+        if migrate:
+            run_migrations(engine_of(app))
+        yield app
+    finally:
+        engine_of(app).dispose()
 
 
 _database = click.option("--database", envvar="DATABASE_URL", help="Database URL (default: SQLite in the instance folder).")
@@ -227,10 +238,8 @@ def db():
 def upgrade(database, instance):
     """Apply every migration (also done by `serve` on start)."""
     from .db import engine_of
-    from .migrate import upgrade as run
-    app = _app(database, instance)
-    run(engine_of(app))
-    click.echo(f"database at {engine_of(app).url.render_as_string(hide_password=True)} is up to date")
+    with _app(database, instance) as app:
+        click.echo(f"database at {engine_of(app).url.render_as_string(hide_password=True)} is up to date")
 
 
 @main.command()
@@ -245,16 +254,13 @@ def publish(bundle, note, actor, database, instance):
 
     from .bundles.publish import publish as run
     from .clock import now
-    from .db import engine_of, transaction
-    from .migrate import upgrade as migrate
-    app = _app(database, instance)
-    migrate(engine_of(app))
+    from .db import transaction
     path = Path(bundle)
     try:
         text = path.read_text("utf-8")
     except UnicodeDecodeError:
-        raise click.ClickException(f"{bundle}: not UTF-8 text")
-    with click.progressbar(length=1, label="reclassifying", file=sys.stderr) as bar:
+        raise click.ClickException(f"{bundle}: not UTF-8 text") from None
+    with _app(database, instance) as app, click.progressbar(length=1, label="reclassifying", file=sys.stderr) as bar:
         def progress(done, total):
             bar.length = max(total, 1)
             bar.update(done - bar.pos)
@@ -293,20 +299,17 @@ def user_add(username, role, display_name, team, manager, email, password, gener
     import secrets
 
     from .auth.users import UserError, add_user
-    from .db import engine_of, transaction
-    from .migrate import upgrade as migrate
+    from .db import transaction
     if generate:
         password = secrets.token_urlsafe(9)
     elif password is None:
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
-    app = _app(database, instance)
-    migrate(engine_of(app))
     try:
-        with app.app_context(), transaction(app) as s:
+        with _app(database, instance) as app, app.app_context(), transaction(app) as s:
             add_user(s, username, password, role=role, display_name=display_name, team=team, manager=manager,
                      email=email)
     except UserError as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from None
     click.echo(f"added {role} {username}" + (f" with password {password}" if generate else ""))
 
 
@@ -322,8 +325,7 @@ def user_token(username, name, database, instance):
     from .auth.users import issue_token
     from .db import transaction
     from .models import User
-    app = _app(database, instance)
-    with app.app_context(), transaction(app) as s:
+    with _app(database, instance) as app, app.app_context(), transaction(app) as s:
         row = s.scalar(select(User).where(User.username == username))
         if row is None:
             raise click.ClickException(f"no user `{username}`")
@@ -340,14 +342,10 @@ def user_token(username, name, database, instance):
 def serve(demo, template, host, port, database, instance):
     """Serve the web app (migrating the database first)."""
     from waitress import serve as waitress_serve
-
-    from .db import engine_of
-    from .migrate import upgrade as migrate
-    app = _app(database, instance)
-    migrate(engine_of(app))
-    if demo:
-        from .demo import install
-        for line in install(app, EXAMPLES / template, DEMO_AS_OF):
-            click.echo(line)
-    click.echo(f"tierwise on http://{host}:{port}/  (Ctrl+C to stop)")
-    waitress_serve(app, host=host, port=port, threads=8, ident="tierwise")
+    with _app(database, instance) as app:
+        if demo:
+            from .demo import install
+            for line in install(app, EXAMPLES / template, DEMO_AS_OF):
+                click.echo(line)
+        click.echo(f"tierwise on http://{host}:{port}/  (Ctrl+C to stop)")
+        waitress_serve(app, host=host, port=port, threads=8, ident="tierwise")

@@ -43,18 +43,18 @@ def sync(session: Session, bundle):
     for c in bundle.classifications:
         if bundle.objects[c.object].parent is None and c.hit != "collect":
             wanted[_name(c.object, c.key)] = (c.object, c.key, c.type == "number")
-    existing = _existing(session, dialect)
-    for name in existing - set(wanted):
+    present = existing(session, dialect)
+    for name in present - set(wanted):
         session.execute(text(f'DROP INDEX IF EXISTS "{name}"'))
     for name, (obj, key, numeric) in wanted.items():
-        if name in existing:
+        if name in present:
             continue
         expr = value_sql(dialect, key, numeric, table="")  # index expressions name no table
         session.execute(text(f'CREATE INDEX IF NOT EXISTS "{name}" ON records ({expr}, updated_at) '
                              f"WHERE object = '{obj}'"))
 
 
-def _existing(session: Session, dialect: str) -> set[str]:
+def existing(session: Session, dialect: str) -> set[str]:
     if dialect == "postgresql":
         rows = session.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'records'"))
     else:
