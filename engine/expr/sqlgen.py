@@ -99,7 +99,7 @@ class SqlCompiler:
     # -- nodes ---------------------------------------------------------------
     def sql(self, node, layout: Layout, outer: Layout | None) -> str:
         info = self.info(node)
-        if not isinstance(node, ast.Literal) and not self.reads_record(node) and info.type != DURATION:
+        if not isinstance(node, ast.Literal) and not self.reads_record(node):
             value = self.constant(node)
             if value is None:
                 return "NULL"
@@ -113,6 +113,8 @@ class SqlCompiler:
         return ("TRUE" if value else "FALSE") if self.pg else str(int(value))
 
     def typed_param(self, value, type_) -> str:
+        if isinstance(value, timedelta):  # durations are numbers of seconds in SQL
+            value, type_ = Decimal(value // timedelta(microseconds=1)) / 1_000_000, NUMBER
         p = self.param(value)
         if self.pg:
             cast = {NUMBER: "numeric", DATE: "date", DATETIME: "timestamptz", TEXT: "text", BOOL: "boolean"}.get(type_)
@@ -125,8 +127,6 @@ class SqlCompiler:
             return "NULL"
         if isinstance(v, bool):
             return self.boolean(v)
-        if isinstance(v, timedelta):
-            raise Unsupported(node.col, "a duration on its own")
         return self.typed_param(v, self.info(node).type)
 
     def s_Name(self, node, layout: Layout, outer):
@@ -192,10 +192,13 @@ class SqlCompiler:
         if op in ("and", "or"):
             return f"({self.sql(node.left, layout, outer)} {op.upper()} {self.sql(node.right, layout, outer)})"
         if op in ("==", "!=", "<", "<=", ">", ">="):
-            if lt != rt:
-                raise Unsupported(node.col, f"comparing {lt} with {rt}")
             sql_op = {"==": "=", "!=": "<>"}.get(op, op)
+            if lt != rt:  # a date against a datetime: the date is its midnight in the bundle's timezone
+                left, right = self.as_datetime(node.left, layout, outer), self.as_datetime(node.right, layout, outer)
+                return f"({left} {sql_op} {right})"
             return f"({self.sql(node.left, layout, outer)} {sql_op} {self.sql(node.right, layout, outer)})"
+        if op == "-" and lt in (DATE, DATETIME) and rt in (DATE, DATETIME):
+            return self.seconds_between(node, layout, outer)
         if lt == DATE and rt == DURATION and self.info(node).type == DATE:
             days = self.constant(node.right)
             if days is None:
@@ -213,6 +216,27 @@ class SqlCompiler:
         if op == "+" and lt == TEXT and rt == TEXT:
             return f"({self.sql(node.left, layout, outer)} || {self.sql(node.right, layout, outer)})"
         raise Unsupported(node.col, f"`{op}` on {lt} and {rt}")
+
+    def as_datetime(self, node, layout, outer) -> str:
+        if self.info(node).type == DATETIME:
+            return self.sql(node, layout, outer)
+        if self.reads_record(node):
+            raise Unsupported(node.col, "a stored date compared with a datetime")
+        value = self.constant(node)
+        if value is None:
+            return "NULL"
+        return self.typed_param(datetime.combine(value, datetime.min.time(), tzinfo=self.tz), DATETIME)
+
+    def seconds_between(self, node, layout, outer) -> str:
+        """`a - b` of dates or datetimes, as seconds (the SQL form of a duration)."""
+        types = {self.info(node.left).type, self.info(node.right).type}
+        if types == {DATE}:
+            a, b = self.sql(node.left, layout, outer), self.sql(node.right, layout, outer)
+            return f"(({a} - {b}) * 86400)" if self.pg else \
+                f"CAST(ROUND((julianday({a}) - julianday({b})) * 86400) AS INTEGER)"
+        a, b = self.as_datetime(node.left, layout, outer), self.as_datetime(node.right, layout, outer)
+        return f"EXTRACT(EPOCH FROM ({a} - {b}))" if self.pg else \
+            f"CAST(ROUND((julianday({a}) - julianday({b})) * 86400) AS INTEGER)"
 
     def s_Call(self, node, layout, outer):
         if id(node) in _aggs(self.checked):
@@ -242,12 +266,23 @@ class SqlCompiler:
             return f"{name.upper()}({sql[0]})"
         if name == "len" and types[0] == TEXT:
             return f"char_length({sql[0]})" if self.pg else f"length({sql[0]})"
+        if name == "len":
+            return f"jsonb_array_length({sql[0]})" if self.pg else f"json_array_length({sql[0]})"
+        if name == "endswith":
+            return f"(substr({sql[0]}, length({sql[0]}) - length({sql[1]}) + 1) = {sql[1]})"
         if name == "contains":
             return f"(strpos({sql[0]}, {sql[1]}) > 0)" if self.pg else f"(instr({sql[0]}, {sql[1]}) > 0)"
         if name == "startswith":
             return f"(substr({sql[0]}, 1, length({sql[1]})) = {sql[1]})"
         if name in ("min", "max") and self.pg:
             return f"{'LEAST' if name == 'min' else 'GREATEST'}({', '.join(sql)})"
+        if name in ("min", "max"):  # SQLite's scalar min()/max() give NULL if any argument is: skip empties
+            out = sql[0]
+            better = "<" if name == "min" else ">"
+            for other in sql[1:]:
+                out = (f"(CASE WHEN {out} IS NULL THEN {other} WHEN {other} IS NULL THEN {out} "
+                       f"WHEN {other} {better} {out} THEN {other} ELSE {out} END)")
+            return out
         raise Unsupported(node.col, f"{name}() in SQL")
 
     def local_date(self, sql: str, type_: str, node) -> str:
