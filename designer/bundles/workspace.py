@@ -17,7 +17,8 @@ from engine import Bundle, load_bundle_text
 from ..models import BundleVersion
 
 _lock = threading.Lock()
-_compiled: dict[int, Bundle] = {}
+#: (database URL, version) -> compiled bundle; versions are immutable, so entries never go stale
+_compiled: dict[tuple[str, int], Bundle] = {}
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,15 @@ def current(session: Session) -> Current:
 
 
 def compiled(session: Session, version: int) -> Bundle:
-    bundle = _compiled.get(version)
+    key = (session.get_bind().url.render_as_string(hide_password=False), version)
+    bundle = _compiled.get(key)
     if bundle is None:
         row = session.get(BundleVersion, version)
         if row is None:
             raise NoBundle(f"no bundle version {version}")
         bundle = load_bundle_text(row.source, row.filename)
         with _lock:
-            _compiled[version] = bundle
-            for old in sorted(_compiled)[:-4]:  # keep the last few for requests still using them
-                del _compiled[old]
+            _compiled[key] = bundle
+            while len(_compiled) > 8:  # the newest few, for requests still using an older version
+                del _compiled[next(iter(_compiled))]
     return bundle
