@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
@@ -78,11 +79,18 @@ def query(session: Session, cur, obj, user, args, *, size: int = 50) -> Page:
               "created": Record.created_at}[page.sort.lstrip("-")]
     descending = page.sort.startswith("-")
     cursor = _decode(args.get("after", "")) if args.get("after") else None
-    if cursor and len(cursor) == 2:
+    if isinstance(cursor, list) and len(cursor) == 2 and isinstance(cursor[1], int):
         value, last_id = cursor
-        if page.sort.lstrip("-") in ("updated", "created") and value is not None:
-            from datetime import datetime
-            value = datetime.fromisoformat(value)
+        if page.sort.lstrip("-") in ("updated", "created"):
+            try:
+                value = datetime.fromisoformat(value)
+            except (TypeError, ValueError):
+                value = None  # a cursor that was not ours: start from the first page
+        elif not isinstance(value, str):
+            value = None
+    else:
+        value = None
+    if value is not None:
         if descending:
             stmt = stmt.where(or_(column < value, and_(column == value, Record.id < last_id)))
         else:
