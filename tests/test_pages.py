@@ -147,3 +147,11 @@ def test_labels_and_values_are_escaped(publish, login):
 def test_no_bundle_yet(app, login):
     client = login("alice")
     assert client.get("/").status_code == 503
+
+
+def test_score_filter_is_a_minimum(crm, login):
+    alice = login("alice")
+    _new(alice, name="高分", annual_revenue="2000000", phone="13800000009")
+    _new(alice, name="低分")
+    page = alice.get("/o/customer/?c.score.min=60").get_data(as_text=True)
+    assert "高分" in page and "低分" not in page

@@ -50,6 +50,14 @@ def query(session: Session, cur, obj, user, args, *, size: int = 50) -> Page:
     stmt = visible(select(Record).where(Record.object == obj.key, Record.parent_id.is_(None)), session, user)
     page = Page([], sort=args.get("sort") if args.get("sort") in SORTS else "-updated")
     for c in cur.bundle.classifications_of(obj.key):
+        if c.hit == "sum":
+            low = args.get(f"c.{c.key}.min", "")
+            page.filters[f"{c.key}.min"] = low
+            try:
+                stmt = stmt.where(value_expr(dialect, c.key, numeric=True) >= float(low)) if low else stmt
+            except ValueError:
+                pass
+            continue
         chosen = args.get(f"c.{c.key}", "")
         page.filters[c.key] = chosen
         if not chosen:
