@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from engine import Bundle, load_bundle_text
 
 from ..models import BundleVersion, Record
-from ..records.store import recompute
+from ..records.store import children_of_many, recompute
 from . import indexes
 from .workspace import Current, NoBundle, current
 
@@ -84,8 +84,13 @@ def reclassify_all(session: Session, cur: Current, now: datetime, progress=None)
                                 .order_by(Record.id).limit(BATCH)).all()
         if not batch:
             break
+        by_object: dict[str, list[Record]] = {}
         for record in batch:
-            changed += recompute(session, cur, record, "rules published", now)
+            by_object.setdefault(record.object, []).append(record)
+        for key, records in by_object.items():
+            kids = children_of_many(session, [r.id for r in records], cur.bundle.objects[key].children)
+            for record in records:
+                changed += recompute(session, cur, record, "rules published", now, kids[record.id])
         last = batch[-1].id
         done += len(batch)
         session.flush()

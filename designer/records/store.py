@@ -57,11 +57,19 @@ def raw_of(record: Record, children: dict[str, list[Record]] | None = None) -> d
 def children_of(session: Session, record: Record, keys: list[str]) -> dict[str, list[Record]]:
     if not keys or record.id is None:
         return {k: [] for k in keys}
-    rows = session.scalars(select(Record).where(Record.parent_id == record.id).order_by(Record.id)).all()
-    out: dict[str, list[Record]] = {k: [] for k in keys}
+    return children_of_many(session, [record.id], keys)[record.id]
+
+
+def children_of_many(session: Session, ids: list[int], keys: list[str]) -> dict[int, dict[str, list[Record]]]:
+    """Children of many parents in one query (bulk reclassification reads a batch at a time)."""
+    out: dict[int, dict[str, list[Record]]] = {i: {k: [] for k in keys} for i in ids}
+    if not keys or not ids:
+        return out
+    rows = session.scalars(select(Record).where(Record.parent_id.in_(ids)).order_by(Record.id)).all()
     for row in rows:
-        if row.object in out:
-            out[row.object].append(row)
+        bucket = out[row.parent_id]
+        if row.object in bucket:
+            bucket[row.object].append(row)
     return out
 
 
@@ -162,7 +170,8 @@ def delete_record(session: Session, current: Current, actor: str | None, record:
         recompute(session, current, session.get(Record, parent_id), "saved", now)
 
 
-def recompute(session: Session, current: Current, record: Record, cause: str, now: datetime) -> bool:
+def recompute(session: Session, current: Current, record: Record, cause: str, now: datetime,
+              children: dict[str, list[Record]] | None = None) -> bool:
     """Reclassify a stored record (after a child changed, a publish, or time passing); True if anything changed.
 
     Values that no longer fit their field (a field retyped by a publish) are
@@ -173,7 +182,8 @@ def recompute(session: Session, current: Current, record: Record, cause: str, no
         return False
     obj = bundle.objects[record.object]
     clf = bundle.classifier(record.object)
-    children = children_of(session, record, obj.children)
+    if children is None:
+        children = children_of(session, record, obj.children)
     problems: list = []
     typed = clf.coerce(raw_of(record, children), problems=problems)
     result = clf.classify(typed, now)
