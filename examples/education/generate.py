@@ -13,20 +13,18 @@ occurs when classified as of 2026-11-01.
 
     python3 examples/education/generate.py
 """
-import json
-import random
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))    # examples/, home of sample_data
+from sample_data import AS_OF, USERS, WINDOW_START, SampleRandom, write_customers
+
 SEED = 20261102
-AS_OF = date(2026, 11, 1)
-WINDOW_START = AS_OF - timedelta(days=730)      # children spread over 2 years
-USERS = ["alice", "bob", "carol", "dave"]
 OUT = Path(__file__).resolve().parent / "customers.jsonl"
 
-rng = random.Random(SEED)
+rng = SampleRandom(SEED, hours=(9, 20), minutes=[0, 15, 30, 45])
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程"
 CHILD_GIVEN = ["子涵", "梓萱", "浩然", "一诺", "欣怡", "宇轩", "诗涵", "俊熙", "若汐", "沐宸", "可馨", "皓轩",
                "语桐", "思远", "梓睿", "雨桐", "嘉懿", "铭泽", "安琪", "奕辰"]
 ADULT_GIVEN = ["晓雯", "志远", "佳琪", "俊杰", "雅婷", "文静", "家豪", "思琪", "建军", "丽娟"]
@@ -47,27 +45,6 @@ CONTENTS = ["介绍课程体系和班型", "邀约周末试听", "反馈试听�
             "学情反馈：本月出勤良好", "家长咨询调课", "续费沟通，家长考虑中", "发送课表和校区地址"]
 LOST_REASONS = ["家长觉得价格偏高，选择了小区附近的机构", "孩子学业压力大，暂停课外班", "搬家到外地，距离太远",
                 "试听后孩子不感兴趣", "已在其他机构报名"]
-PREFIXES = ["138", "139", "135", "136", "137", "150", "151", "152", "158", "159", "182", "187", "188",
-            "130", "131", "132", "155", "156", "185", "186", "133", "153", "180", "181", "189", "177", "199"]
-_used_phones = set()
-
-
-def rand_date(a, b):
-    if b < a:
-        b = a
-    return a + timedelta(days=rng.randint(0, (b - a).days))
-
-
-def iso_dt(d, lo=9, hi=20):
-    return f"{d.isoformat()}T{rng.randint(lo, hi):02d}:{rng.choice([0, 15, 30, 45]):02d}:00+08:00"
-
-
-def phone():
-    while True:
-        p = rng.choice(PREFIXES) + "".join(rng.choice("0123456789") for _ in range(8))
-        if p not in _used_phones:
-            _used_phones.add(p)
-            return p
 
 
 def days_ago(a, b):
@@ -76,10 +53,10 @@ def days_ago(a, b):
 
 
 def contacts(n, lo, hi):
-    ds = sorted(rand_date(lo, hi) for _ in range(n))
+    ds = sorted(rng.date_between(lo, hi) for _ in range(n))
     out = []
     for d in ds:
-        c = {"contact_at": iso_dt(d), "channel": rng.choice(CHANNELS)}
+        c = {"contact_at": rng.timestamp(d), "channel": rng.choice(CHANNELS)}
         if rng.random() < 0.9:
             c["content"] = rng.choice(CONTENTS)
         out.append(c)
@@ -87,7 +64,7 @@ def contacts(n, lo, hi):
 
 
 def trial(d, subjects, attended, happy=None):
-    t = {"trial_at": iso_dt(d, 9, 18), "subject": rng.choice(subjects), "teacher": rng.choice(TEACHERS),
+    t = {"trial_at": rng.timestamp(d, hours=(9, 18)), "subject": rng.choice(subjects), "teacher": rng.choice(TEACHERS),
          "attended": attended}
     if attended:
         if happy is None:
@@ -113,16 +90,16 @@ ARCHETYPES = [("lead_hot", 10), ("lead_warm", 25), ("lead_cold", 22), ("trial", 
 def build(arch, i):
     grade = rng.choice(list(GRADES)) if rng.random() < 0.85 else rng.choice(["学前", "小学低年级", "小学高年级"])
     adult = grade == "成人"
-    s = {"name": rng.choice(SURNAMES) + rng.choice(ADULT_GIVEN if adult else CHILD_GIVEN)}
+    s = {"name": rng.full_name(ADULT_GIVEN if adult else CHILD_GIVEN)}
     s["contact_role"] = "学员本人" if adult else "家长"
     if not adult:
         s["parent_name"] = s["name"][0] + rng.choice(PARENT_SUFFIX) if rng.random() < 0.5 else \
-            rng.choice(SURNAMES) + rng.choice(ADULT_GIVEN)
-    s["phone"] = phone()
+            rng.full_name(ADULT_GIVEN)
+    s["phone"] = rng.mobile()
     s["grade"] = grade
     if rng.random() < 0.85:
         y0, y1 = GRADES[grade]
-        s["birthday"] = rand_date(date(y0, 1, 1), date(y1, 12, 31)).isoformat()
+        s["birthday"] = rng.date_between(date(y0, 1, 1), date(y1, 12, 31)).isoformat()
     pool = ["雅思托福", "少儿英语", "书法", "钢琴"] if adult else KID_SUBJECTS
     n_sub = {"lead_hot": rng.randint(2, 3), "lead_warm": 2}.get(arch, rng.choice([1, 1, 2, 2, 3]))
     subjects = rng.sample(pool, n_sub)
@@ -155,37 +132,37 @@ def build(arch, i):
         created = days_ago(60, 500)
         talk = contacts(rng.randint(0, 3), created, AS_OF - timedelta(days=40))
         if rng.random() < 0.35:
-            trials = [trial(rand_date(created, AS_OF - timedelta(days=40)), subjects, False)]
+            trials = [trial(rng.date_between(created, AS_OF - timedelta(days=40)), subjects, False)]
     elif arch == "trial":
         created = days_ago(15, 200)
-        first = rand_date(created + timedelta(days=2), AS_OF - timedelta(days=3))
+        first = rng.date_between(created + timedelta(days=2), AS_OF - timedelta(days=3))
         trials = [trial(first, subjects, True)]
         if rng.random() < 0.35:
-            trials.append(trial(rand_date(first, AS_OF - timedelta(days=1)), subjects, rng.random() < 0.7))
+            trials.append(trial(rng.date_between(first, AS_OF - timedelta(days=1)), subjects, rng.random() < 0.7))
         talk = contacts(rng.randint(1, 8), created, AS_OF - timedelta(days=1))
         if rng.random() < 0.25:   # paid a deposit, not yet enrolled
-            payments.append({"paid_on": rand_date(first, AS_OF - timedelta(days=1)).isoformat(), "kind": "定金",
+            payments.append({"paid_on": rng.date_between(first, AS_OF - timedelta(days=1)).isoformat(), "kind": "定金",
                              "amount": rng.choice([500, 1000, 2000]), "pay_method": "微信支付"})
     elif arch == "enrolled":
         created = days_ago(20, 340)
-        paid = rand_date(max(created + timedelta(days=5), date(2025, 11, 20)), AS_OF - timedelta(days=2))
+        paid = rng.date_between(max(created + timedelta(days=5), date(2025, 11, 20)), AS_OF - timedelta(days=2))
         if rng.random() < 0.2:   # a 12-month package bought a year ago: due for renewal this month
-            paid = rand_date(date(2025, 11, 5), date(2025, 11, 28))
+            paid = rng.date_between(date(2025, 11, 5), date(2025, 11, 28))
             created = min(created, paid - timedelta(days=rng.randint(10, 60)))
-        trials = [trial(rand_date(created, paid), subjects, True, happy=True)]
+        trials = [trial(rng.date_between(created, paid), subjects, True, happy=True)]
         p = package(paid, "新报")
         if paid < date(2025, 12, 1) or date.fromisoformat(p["valid_until"]) < AS_OF - timedelta(days=20):
             p["lessons"], p["valid_until"] = 48, (paid + timedelta(days=365)).isoformat()
             p["amount"] = 48 * rng.choice([180, 220, 260])
         payments = [p]
         if rng.random() < 0.1:
-            payments.append({"paid_on": rand_date(paid, AS_OF - timedelta(days=1)).isoformat(), "kind": "退费",
+            payments.append({"paid_on": rng.date_between(paid, AS_OF - timedelta(days=1)).isoformat(), "kind": "退费",
                              "amount": rng.choice([1200, 2600, 4800]), "pay_method": "微信支付"})
         talk = contacts(rng.randint(2, 12), created, AS_OF - timedelta(days=1))
     elif arch == "renewed":
-        created = rand_date(date(2024, 9, 1), date(2025, 6, 20))
-        paid = rand_date(max(created + timedelta(days=5), WINDOW_START + timedelta(days=5)), date(2025, 6, 30))
-        trials = [trial(rand_date(max(created, WINDOW_START), paid), subjects, True, happy=True)]
+        created = rng.date_between(date(2024, 9, 1), date(2025, 6, 20))
+        paid = rng.date_between(max(created + timedelta(days=5), WINDOW_START + timedelta(days=5)), date(2025, 6, 30))
+        trials = [trial(rng.date_between(max(created, WINDOW_START), paid), subjects, True, happy=True)]
         p = package(paid, "新报")
         p["lessons"], p["valid_until"], p["amount"] = 48, (paid + timedelta(days=365)).isoformat(), 48 * 220
         payments = [p]
@@ -201,9 +178,9 @@ def build(arch, i):
                 break
         talk = contacts(rng.randint(4, 15), max(created, WINDOW_START), AS_OF - timedelta(days=1))
     elif arch == "lost_expired":
-        created = rand_date(date(2024, 8, 1), date(2025, 6, 1))
-        paid = rand_date(max(created + timedelta(days=5), WINDOW_START + timedelta(days=3)), date(2025, 8, 31))
-        trials = [trial(rand_date(max(created, WINDOW_START), paid), subjects, True)]
+        created = rng.date_between(date(2024, 8, 1), date(2025, 6, 1))
+        paid = rng.date_between(max(created + timedelta(days=5), WINDOW_START + timedelta(days=3)), date(2025, 8, 31))
+        trials = [trial(rng.date_between(max(created, WINDOW_START), paid), subjects, True)]
         p = package(paid, "新报")
         if p["lessons"] == 24 and paid > date(2026, 3, 1):
             p["valid_until"] = (paid + timedelta(days=183)).isoformat()
@@ -214,13 +191,13 @@ def build(arch, i):
         created = days_ago(30, 600)
         lo = max(created, WINDOW_START)
         if rng.random() < 0.4:
-            paid = rand_date(lo + timedelta(days=5), AS_OF - timedelta(days=60))
-            trials = [trial(rand_date(lo, paid), subjects, True)]
+            paid = rng.date_between(lo + timedelta(days=5), AS_OF - timedelta(days=60))
+            trials = [trial(rng.date_between(lo, paid), subjects, True)]
             payments = [package(paid, "新报")]
-            payments.append({"paid_on": rand_date(paid, AS_OF - timedelta(days=10)).isoformat(), "kind": "退费",
+            payments.append({"paid_on": rng.date_between(paid, AS_OF - timedelta(days=10)).isoformat(), "kind": "退费",
                              "amount": rng.choice([2000, 3600, 5200]), "pay_method": "银行转账"})
         elif rng.random() < 0.6:
-            trials = [trial(rand_date(lo, AS_OF - timedelta(days=20)), subjects, True, happy=False)]
+            trials = [trial(rng.date_between(lo, AS_OF - timedelta(days=20)), subjects, True, happy=False)]
         talk = contacts(rng.randint(1, 5), lo, AS_OF - timedelta(days=5))
 
     if arch in ("enrolled", "renewed") or (arch == "lost_expired" and rng.random() < 0.5):
@@ -232,7 +209,7 @@ def build(arch, i):
         s["is_lost"] = False
     s["owner"] = rng.choice(USERS)
     # the record was created the day before its first activity at the latest
-    s["created_at"] = iso_dt(created - timedelta(days=1), 9, 21)
+    s["created_at"] = rng.timestamp(created - timedelta(days=1), hours=(9, 21))
     trials.sort(key=lambda t: t["trial_at"])
     payments.sort(key=lambda p: p["paid_on"])
     s["trial"] = trials
@@ -242,15 +219,8 @@ def build(arch, i):
 
 
 def main():
-    plan = [a for a, n in ARCHETYPES for _ in range(n)]
-    assert len(plan) == 240
-    rng.shuffle(plan)
-    rows = [build(a, i) for i, a in enumerate(plan)]
-    with OUT.open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    n_child = sum(len(r["trial"]) + len(r["payment"]) + len(r["contact"]) for r in rows)
-    print(f"wrote {len(rows)} students, {n_child} child records to {OUT}")
+    rows = [build(a, i) for i, a in enumerate(rng.deal(ARCHETYPES))]
+    write_customers(OUT, rows, "students", ("trial", "payment", "contact"))
 
 
 if __name__ == "__main__":

@@ -12,22 +12,18 @@ every tier of the bundle occurs when classified as of 2026-11-01.
 
     python3 examples/manufacturing/generate.py
 """
-import json
-import random
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))    # examples/, home of sample_data
+from sample_data import AS_OF, TWELVE_MONTHS, USERS, WINDOW_START, SampleRandom, money, omit_none, write_customers
+
 SEED = 20261101
-N = 240
-AS_OF = date(2026, 11, 1)
-WINDOW_START = AS_OF - timedelta(days=730)      # children spread over 2 years
-TWELVE_MONTHS = AS_OF - timedelta(days=365)
-USERS = ["alice", "bob", "carol", "dave"]
 OUT = Path(__file__).resolve().parent / "customers.jsonl"
 
-rng = random.Random(SEED)
+rng = SampleRandom(SEED, hours=(8, 19), minutes=[0, 10, 15, 20, 30, 40, 45, 50])
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超",
          "秀英", "霞", "平", "刚", "建华", "志强", "海燕", "晓东", "文博", "国庆", "春梅", "立新", "子涵", "宇航"]
 PLACES = ["苏州", "无锡", "宁波", "东莞", "佛山", "深圳", "青岛", "天津", "合肥", "武汉", "成都", "厦门", "常州", "温州", "重庆"]
@@ -61,47 +57,10 @@ NEXT_STEPS = ["发送技术方案", "安排试机", "提交正式报价", "约�
 LOST_REASONS = ["价格高于竞品约 12%，客户选择了本地供应商", "客户项目延期，预算取消", "交付周期不满足客户要求",
                 "决策人更换，新领导倾向原有供应商", "技术参数不满足，客户转向进口设备"]
 
-PREFIXES = ["138", "139", "135", "136", "137", "150", "151", "152", "158", "159", "182", "187", "188",
-            "130", "131", "132", "155", "156", "185", "186", "133", "153", "180", "181", "189", "177", "199"]
-_used_phones = set()
-_used_names = set()
-
-
-def rand_date(a, b):
-    """A random date in [a, b]."""
-    if b < a:
-        b = a
-    return a + timedelta(days=rng.randint(0, (b - a).days))
-
-
-def iso_dt(d, hour_lo=8, hour_hi=19):
-    return f"{d.isoformat()}T{rng.randint(hour_lo, hour_hi):02d}:{rng.choice([0, 10, 15, 20, 30, 40, 45, 50]):02d}:00+08:00"
-
-
-def money(x):
-    x = round(x, 2)
-    return int(x) if x == int(x) else x
-
-
-def phone():
-    while True:
-        p = rng.choice(PREFIXES) + "".join(rng.choice("0123456789") for _ in range(8))
-        if p not in _used_phones:
-            _used_phones.add(p)
-            return p
-
-
-def person():
-    return rng.choice(SURNAMES) + rng.choice(GIVEN)
-
-
 def company(industry):
     # brand + trade must be unique: the bundle's duplicate check ignores place names and legal suffixes
-    while True:
-        brand, trade = rng.choice(BRANDS), rng.choice(TRADES[industry])
-        if (brand, trade) not in _used_names:
-            _used_names.add((brand, trade))
-            return rng.choice(PLACES) + brand + trade + rng.choice(SUFFIXES)
+    brand, trade = rng.unique(lambda: (rng.choice(BRANDS), rng.choice(TRADES[industry])))
+    return rng.choice(PLACES) + brand + trade + rng.choice(SUFFIXES)
 
 
 def split_amount(total, n, step=100):
@@ -115,9 +74,9 @@ def make_orders(created, n_recent, total_recent, n_old, old_range, lines, cancel
     orders = []
     lo_recent = max(created, TWELVE_MONTHS + timedelta(days=10))
     for amt in split_amount(total_recent, n_recent) if n_recent else []:
-        orders.append((rand_date(lo_recent, AS_OF - timedelta(days=3)), amt))
+        orders.append((rng.date_between(lo_recent, AS_OF - timedelta(days=3)), amt))
     for _ in range(n_old):
-        orders.append((rand_date(max(created, WINDOW_START), TWELVE_MONTHS - timedelta(days=12)),
+        orders.append((rng.date_between(max(created, WINDOW_START), TWELVE_MONTHS - timedelta(days=12)),
                        round(rng.uniform(*old_range) / 100) * 100))
     out = []
     for d, amt in orders:
@@ -125,7 +84,7 @@ def make_orders(created, n_recent, total_recent, n_old, old_range, lines, cancel
         status = "已回款" if age > 90 else rng.choice(["已发货", "已回款"]) if age > 30 else rng.choice(["已下单", "已发货"])
         out.append([d, amt, status])
     if orders and len(out) < 15 and rng.random() < cancel_p:
-        d = rand_date(max(created, WINDOW_START), AS_OF - timedelta(days=5))
+        d = rng.date_between(max(created, WINDOW_START), AS_OF - timedelta(days=5))
         out.append([d, round(rng.uniform(20000, 300000) / 100) * 100, "已取消"])
     out.sort(key=lambda o: o[0])
     result = []
@@ -142,23 +101,9 @@ def make_orders(created, n_recent, total_recent, n_old, old_range, lines, cancel
 
 def make_visits(created, n, recent_bias):
     """n visits after `created`; recent_bias in [0, 1] pushes them towards today."""
-    lo = max(created, WINDOW_START)
-    visits = []
-    for _ in range(n):
-        if rng.random() < recent_bias:
-            d = rand_date(max(lo, AS_OF - timedelta(days=75)), AS_OF - timedelta(days=1))
-        else:
-            d = rand_date(lo, AS_OF - timedelta(days=1))
-        visits.append(d)
-    visits.sort()
-    out = []
-    for d in visits:
-        v = {"visit_at": iso_dt(d), "method": rng.choice(METHODS), "summary": rng.choice(SUMMARIES)}
-        step = rng.choice(NEXT_STEPS)
-        if step:
-            v["next_step"] = step
-        out.append(v)
-    return out
+    return [omit_none({"visit_at": rng.timestamp(d), "method": rng.choice(METHODS), "summary": rng.choice(SUMMARIES),
+                       "next_step": rng.choice(NEXT_STEPS)})
+            for d in rng.activity_days(created, n, recent_bias, recent_days=75)]
 
 
 # archetype -> how many customers
@@ -168,9 +113,9 @@ ARCHETYPES = ([("S", 22), ("A", 40), ("B_orders", 50), ("B_pipeline", 32),
 
 def build(archetype, i):
     industry = rng.choice(list(TRADES))
-    c = {"name": company(industry), "contact_name": person()}
+    c = {"name": company(industry), "contact_name": rng.full_name(GIVEN)}
     if rng.random() < 0.92:
-        c["mobile"] = phone()
+        c["mobile"] = rng.mobile()
     if rng.random() < 0.75:
         c["email"] = f"{rng.choice(['sales', 'purchase', 'cg', 'info'])}{rng.randint(1, 99)}@{rng.choice(PINYIN)}{rng.randint(1, 999)}.com.cn"
     if rng.random() < 0.95:
@@ -178,9 +123,9 @@ def build(archetype, i):
     c["industry"] = industry
     established = archetype in ("S", "A", "B_orders", "C_lost", "C_small")
     if established:
-        created = rand_date(date(2023, 1, 5), date(2024, 12, 31))
+        created = rng.date_between(date(2023, 1, 5), date(2024, 12, 31))
     else:
-        created = rand_date(date(2025, 9, 1), AS_OF - timedelta(days=3))
+        created = rng.date_between(date(2025, 9, 1), AS_OF - timedelta(days=3))
     if archetype in ("S", "A"):
         c["company_size"] = rng.choice(SIZES[2:])
     elif rng.random() < 0.85:
@@ -249,24 +194,18 @@ def build(archetype, i):
     if archetype in ("S", "A", "B_pipeline") or rng.random() < 0.4:
         c["presales"] = rng.choice(USERS)
     if archetype in ("S", "A", "B_orders") and rng.random() < 0.75:
-        c["contract_end"] = rand_date(date(2026, 10, 20), date(2027, 12, 31)).isoformat()
+        c["contract_end"] = rng.date_between(date(2026, 10, 20), date(2027, 12, 31)).isoformat()
     c["owner"] = rng.choice(USERS)
     # the record was created the day before its first activity at the latest
-    c["created_at"] = iso_dt(created - timedelta(days=1), 9, 18)
+    c["created_at"] = rng.timestamp(created - timedelta(days=1), hours=(9, 18))
     c["order"] = orders
     c["visit"] = visits
     return c
 
 
 def main():
-    plan = [a for a, n in ARCHETYPES for _ in range(n)]
-    assert len(plan) == N
-    rng.shuffle(plan)
-    rows = [build(a, i) for i, a in enumerate(plan)]
-    with OUT.open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(f"wrote {len(rows)} customers, {sum(len(r['order']) + len(r['visit']) for r in rows)} child records to {OUT}")
+    rows = [build(a, i) for i, a in enumerate(rng.deal(ARCHETYPES))]
+    write_customers(OUT, rows, "customers", ("order", "visit"))
 
 
 if __name__ == "__main__":

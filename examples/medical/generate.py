@@ -12,19 +12,17 @@ bundle occurs when classified as of 2026-11-01.
 
     python3 examples/medical/generate.py
 """
-import json
-import random
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))    # examples/, home of sample_data
+from sample_data import AS_OF, TWELVE_MONTHS, USERS, WINDOW_START, SampleRandom, omit_none, write_customers
+
 SEED = 20261103
-AS_OF = date(2026, 11, 1)
-WINDOW_START = AS_OF - timedelta(days=730)      # children spread over 2 years
-TWELVE_MONTHS = AS_OF - timedelta(days=365)
-USERS = ["alice", "bob", "carol", "dave"]
 OUT = Path(__file__).resolve().parent / "customers.jsonl"
 
-rng = random.Random(SEED)
+rng = SampleRandom(SEED, hours=(8, 18), minutes=[0, 15, 30, 45])
 
 CITIES = [  # city, province, districts, 6-digit area code
     ("深圳市", "广东省", ["南山区", "福田区", "罗湖区", "龙岗区", "宝安区"], "440300"),
@@ -59,35 +57,10 @@ PURPOSES = ["学术推广", "装机培训", "维修巡检", "商务洽谈", "招
 NOTES = ["参加科室早交班，介绍新机型", "设备科主任反馈明年预算情况", "完成季度巡检，设备运行正常", "招标参数沟通",
          "处理探头故障报修", "培训新入职技师", "讨论耗材集采价格", None]
 CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-PREFIXES = ["138", "139", "135", "136", "137", "150", "151", "152", "158", "159", "182", "187", "188",
-            "130", "131", "132", "155", "156", "185", "186", "133", "153", "180", "181", "189", "177", "199"]
-_used = set()
-
-
-def rand_date(a, b):
-    if b < a:
-        b = a
-    return a + timedelta(days=rng.randint(0, (b - a).days))
-
-
-def iso_dt(d, lo=8, hi=18):
-    return f"{d.isoformat()}T{rng.randint(lo, hi):02d}:{rng.choice([0, 15, 30, 45]):02d}:00+08:00"
-
-
-def unique(make):
-    while True:
-        v = make()
-        if v not in _used:
-            _used.add(v)
-            return v
-
-
-def phone():
-    return unique(lambda: rng.choice(PREFIXES) + "".join(rng.choice("0123456789") for _ in range(8)))
 
 
 def credit_code(kind, area):
-    return unique(lambda: kind + area + "".join(rng.choice(CODE_CHARS) for _ in range(10)))
+    return rng.unique(lambda: kind + area + "".join(rng.choice(CODE_CHARS) for _ in range(10)))
 
 
 def orders_for(created, plan):
@@ -96,14 +69,14 @@ def orders_for(created, plan):
     lo = max(created, WINDOW_START)
     for cat, amount, recent in plan:
         if recent:
-            d = rand_date(max(lo, TWELVE_MONTHS + timedelta(days=10)), AS_OF - timedelta(days=3))
+            d = rng.date_between(max(lo, TWELVE_MONTHS + timedelta(days=10)), AS_OF - timedelta(days=3))
         else:
-            d = rand_date(lo, TWELVE_MONTHS - timedelta(days=10))
+            d = rng.date_between(lo, TWELVE_MONTHS - timedelta(days=10))
         age = (AS_OF - d).days
         status = "已回款" if age > 120 else rng.choice(["已签约", "已发货", "已回款"])
         out.append({"order_date": d, "category": cat, "amount": int(round(amount, -2)), "status": status})
     if out and len(out) < 15 and rng.random() < 0.12:
-        out.append({"order_date": rand_date(lo, AS_OF - timedelta(days=5)), "category": "设备",
+        out.append({"order_date": rng.date_between(lo, AS_OF - timedelta(days=5)), "category": "设备",
                     "amount": int(round(rng.uniform(100_000, 900_000), -2)), "status": "已取消"})
     out.sort(key=lambda o: o["order_date"])
     for o in out:
@@ -116,9 +89,9 @@ def devices_for(created, n, models, in_use=True):
     out = []
     for _ in range(n):
         # retired devices were installed early in the window
-        inst = rand_date(max(created, WINDOW_START), AS_OF - timedelta(days=7) if in_use else date(2025, 3, 31))
+        inst = rng.date_between(max(created, WINDOW_START), AS_OF - timedelta(days=7) if in_use else date(2025, 3, 31))
         years = rng.choice([1, 1, 2, 3])
-        d = {"serial_no": unique(lambda: f"{rng.choice('ABCDEFGH')}{inst.strftime('%y%m')}{rng.randint(10000, 99999)}"),
+        d = {"serial_no": rng.unique(lambda: f"{rng.choice('ABCDEFGH')}{inst.strftime('%y%m')}{rng.randint(10000, 99999)}"),
              "model": rng.choice(models), "installed_on": inst.isoformat()}
         if rng.random() < 0.93:
             d["warranty_end"] = date(inst.year + years, inst.month, min(inst.day, 28)).isoformat()
@@ -130,17 +103,9 @@ def devices_for(created, n, models, in_use=True):
 
 
 def visits_for(created, n, recent_bias):
-    lo = max(created, WINDOW_START)
-    ds = sorted(rand_date(max(lo, AS_OF - timedelta(days=80)), AS_OF - timedelta(days=1))
-                if rng.random() < recent_bias else rand_date(lo, AS_OF - timedelta(days=1)) for _ in range(n))
-    out = []
-    for d in ds:
-        v = {"visit_at": iso_dt(d), "purpose": rng.choice(PURPOSES), "department": rng.choice(VISIT_DEPTS)}
-        note = rng.choice(NOTES)
-        if note:
-            v["notes"] = note
-        out.append(v)
-    return out
+    return [omit_none({"visit_at": rng.timestamp(d), "purpose": rng.choice(PURPOSES),
+                       "department": rng.choice(VISIT_DEPTS), "notes": rng.choice(NOTES)})
+            for d in rng.activity_days(created, n, recent_bias, recent_days=80)]
 
 
 def device_order(models, recent):
@@ -179,7 +144,7 @@ def build(arch, i):
             if district:      # keep the region consistent with a district in the name
                 districts = [district]
             return city + district + rng.choice(names)
-        c["name"] = unique(hospital_name)
+        c["name"] = rng.unique(hospital_name)
         c["customer_type"] = kind
         c["hospital_grade"] = grade
         if rng.random() < 0.9:
@@ -190,7 +155,7 @@ def build(arch, i):
         models = MODELS[:6]
         code_kind = "52" if private else "12"
     elif kind == "诊所":
-        c["name"] = unique(lambda: rng.choice(CLINIC_BRANDS) + rng.choice(["", city[:-1]]) + rng.choice(CLINIC_KINDS) +
+        c["name"] = rng.unique(lambda: rng.choice(CLINIC_BRANDS) + rng.choice(["", city[:-1]]) + rng.choice(CLINIC_KINDS) +
                            rng.choice(["", f"（{rng.choice(districts)}店）"]))
         c["customer_type"] = kind
         c["ownership"] = "民营" if rng.random() < 0.85 else "公立"
@@ -198,7 +163,7 @@ def build(arch, i):
         models = ["口腔CBCT OC-300", "彩色多普勒超声 DC-80", "病人监护仪 M8"]
         code_kind = "52" if c["ownership"] == "民营" else "12"
     else:
-        c["name"] = unique(lambda: city + rng.choice(DIST_BRANDS) + rng.choice(["医疗器械", "医疗科技", "医药"]) +
+        c["name"] = rng.unique(lambda: city + rng.choice(DIST_BRANDS) + rng.choice(["医疗器械", "医疗科技", "医药"]) +
                            rng.choice(["有限公司", "股份有限公司", "贸易有限公司"]))
         c["customer_type"] = kind
         depts = rng.sample(DEPTS, rng.randint(2, 4))
@@ -212,13 +177,13 @@ def build(arch, i):
     if rng.random() < 0.95:     # admitted to the hospital's supplier list / distribution agreement signed
         c["admitted"] = rng.random() < {"A_hospital": 1.0, "A_distributor": 1.0, "C": 0.85, "D": 0.25}.get(arch, 0.95)
     if rng.random() < 0.9:
-        c["mobile"] = phone()
+        c["mobile"] = rng.mobile()
     if rng.random() < 0.6:
         c["email"] = f"{rng.choice(['sbk', 'cgb', 'equip', 'purchase', 'info'])}{rng.randint(1, 999)}@{rng.choice(['hosp', 'med', 'yy', 'health'])}{rng.randint(10, 9999)}.cn"
 
     established = arch != "D" or rng.random() < 0.35
-    created = rand_date(date(2023, 6, 1), date(2024, 12, 31)) if established else \
-        rand_date(date(2025, 3, 1), AS_OF - timedelta(days=5))
+    created = rng.date_between(date(2023, 6, 1), date(2024, 12, 31)) if established else \
+        rng.date_between(date(2025, 3, 1), AS_OF - timedelta(days=5))
 
     devices, plan, visits = [], [], []
     if arch == "A_hospital":
@@ -291,13 +256,13 @@ def build(arch, i):
     if devices or rng.random() < 0.3:
         c["service_engineer"] = rng.choice(USERS)
     if devices and rng.random() < 0.7:
-        c["service_contract_end"] = rand_date(date(2026, 10, 15), date(2027, 12, 31)).isoformat()
+        c["service_contract_end"] = rng.date_between(date(2026, 10, 15), date(2027, 12, 31)).isoformat()
     if kind == "经销商":
         c["authorized_area"] = (f"{prov}{rng.choice(['全省', city, city + '及周边地市'])}；授权产品线："
                                 f"{'、'.join(rng.sample(['超声', '检验', '监护', '内镜', '放射'], 2))}；"
                                 f"授权期至 {rng.choice([2026, 2027])} 年 12 月 31 日")
     c["owner"] = rng.choice(USERS)
-    c["created_at"] = iso_dt(created - timedelta(days=1), 9, 17)
+    c["created_at"] = rng.timestamp(created - timedelta(days=1), hours=(9, 17))
     c["device"] = devices
     c["order"] = orders_for(created, plan)[:15]
     c["visit"] = visits
@@ -305,15 +270,8 @@ def build(arch, i):
 
 
 def main():
-    plan = [a for a, n in ARCHETYPES for _ in range(n)]
-    assert len(plan) == 240
-    rng.shuffle(plan)
-    rows = [build(a, i) for i, a in enumerate(plan)]
-    with OUT.open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    n_child = sum(len(r["device"]) + len(r["order"]) + len(r["visit"]) for r in rows)
-    print(f"wrote {len(rows)} customers, {n_child} child records to {OUT}")
+    rows = [build(a, i) for i, a in enumerate(rng.deal(ARCHETYPES))]
+    write_customers(OUT, rows, "customers", ("device", "order", "visit"))
 
 
 if __name__ == "__main__":

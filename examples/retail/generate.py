@@ -13,22 +13,20 @@ classified as of 2026-11-01.
 
     python3 examples/retail/generate.py
 """
-import json
-import random
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))    # examples/, home of sample_data
+from sample_data import AS_OF, SURNAMES, TWELVE_MONTHS, USERS, WINDOW_START, SampleRandom, money, omit_none, write_customers
+
 SEED = 20261104
-AS_OF = date(2026, 11, 1)
-WINDOW_START = AS_OF - timedelta(days=730)      # children spread over 2 years
-TWELVE_MONTHS = AS_OF - timedelta(days=365)
 R_LINE = AS_OF - timedelta(days=90)             # last order on/after this day: R high
-USERS = ["alice", "bob", "carol", "dave"]
 OUT = Path(__file__).resolve().parent / "customers.jsonl"
 
-rng = random.Random(SEED)
+rng = SampleRandom(SEED, hours=(10, 21))        # shop hours, any minute
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程苏魏吕丁沈"
+MEMBER_SURNAMES = SURNAMES + "苏魏吕丁沈"
 FEMALE = ["芳", "娜", "敏", "静", "丽", "艳", "婷", "雪", "琳", "晶", "欣怡", "雨涵", "思琪", "佳怡", "梦瑶", "诗雨",
           "晓燕", "慧敏", "雅琴", "紫涵"]
 MALE = ["伟", "强", "磊", "军", "洋", "勇", "杰", "涛", "明", "超", "浩然", "子轩", "俊杰", "志明", "家豪", "宇航"]
@@ -47,27 +45,6 @@ PURPOSES = ["新品推荐", "生日关怀", "活动邀约", "售后回访", "沉
 NOTES = ["已发新品图册", "会员日活动已邀约，答复考虑", "反馈尺码偏小，已安排换货", "表示最近不需要", "约周末到店试穿", None, None]
 COMPLAINTS = ["网购羽绒服到货有色差，退换货处理慢", "门店导购服务态度问题，已致歉", "会员积分未按时到账",
               "快递延误三天，要求补偿"]
-PREFIXES = ["138", "139", "135", "136", "137", "150", "151", "152", "158", "159", "182", "187", "188",
-            "130", "131", "132", "155", "156", "185", "186", "133", "153", "180", "181", "189", "177", "199"]
-_used = set()
-
-
-def rand_date(a, b):
-    if b < a:
-        b = a
-    return a + timedelta(days=rng.randint(0, (b - a).days))
-
-
-def iso_dt(d, lo=10, hi=21):
-    return f"{d.isoformat()}T{rng.randint(lo, hi):02d}:{rng.randint(0, 59):02d}:00+08:00"
-
-
-def phone():
-    while True:
-        p = rng.choice(PREFIXES) + "".join(rng.choice("0123456789") for _ in range(8))
-        if p not in _used:
-            _used.add(p)
-            return p
 
 
 def split(total, n):
@@ -110,11 +87,11 @@ def orders_for(profile, since):
     dates = []
     for k in range(n12):
         if r_high and k == 0:
-            dates.append(rand_date(max(since, R_LINE + timedelta(days=4)), AS_OF - timedelta(days=1)))
+            dates.append(rng.date_between(max(since, R_LINE + timedelta(days=4)), AS_OF - timedelta(days=1)))
         elif r_high:
-            dates.append(rand_date(lo12, AS_OF - timedelta(days=1)))
+            dates.append(rng.date_between(lo12, AS_OF - timedelta(days=1)))
         else:
-            dates.append(rand_date(lo12, R_LINE - timedelta(days=5)))
+            dates.append(rng.date_between(lo12, R_LINE - timedelta(days=5)))
     orders = [(d, a, "已支付") for d, a in zip(dates, amounts)]
     # older history (before the last 12 months); members whose only orders are old
     # are R low / F low / M low
@@ -122,39 +99,33 @@ def orders_for(profile, since):
     if n12 == 0:
         n_old = max(n_old, 1)
     for _ in range(n_old):
-        orders.append((rand_date(max(since, WINDOW_START), TWELVE_MONTHS - timedelta(days=7)),
+        orders.append((rng.date_between(max(since, WINDOW_START), TWELVE_MONTHS - timedelta(days=7)),
                        round(rng.uniform(99, 2500)) - 0.1, "已支付"))
     if orders and rng.random() < 0.12:
-        orders.append((rand_date(max(since, WINDOW_START), AS_OF - timedelta(days=2)),
+        orders.append((rng.date_between(max(since, WINDOW_START), AS_OF - timedelta(days=2)),
                        round(rng.uniform(199, 1999)), "已退款"))
     orders.sort(key=lambda o: o[0])
     out = []
     for d, a, st in orders[:15]:
         out.append({"order_no": f"R{d.strftime('%y%m%d')}{rng.randint(100000, 999999)}", "order_date": d.isoformat(),
-                    "amount": int(a) if a == int(a) else round(a, 2), "items": rng.randint(1, 6),
+                    "amount": money(a), "items": rng.randint(1, 6),
                     "channel": rng.choice(CHANNELS), "status": st})
     return out
 
 
 def touches_for(since, n):
-    ds = sorted(rand_date(max(since, WINDOW_START), AS_OF - timedelta(days=1)) for _ in range(n))
-    out = []
-    for d in ds:
-        t = {"touch_at": iso_dt(d), "method": rng.choice(METHODS), "purpose": rng.choice(PURPOSES)}
-        note = rng.choice(NOTES)
-        if note:
-            t["note"] = note
-        out.append(t)
-    return out
+    return [omit_none({"touch_at": rng.timestamp(d), "method": rng.choice(METHODS), "purpose": rng.choice(PURPOSES),
+                       "note": rng.choice(NOTES)})
+            for d in rng.activity_days(since, n)]
 
 
 def build(segment, profile):
     female = rng.random() < 0.72
-    m = {"name": rng.choice(SURNAMES) + rng.choice(FEMALE if female else MALE), "mobile": phone()}
+    m = {"name": rng.full_name(FEMALE if female else MALE, MEMBER_SURNAMES), "mobile": rng.mobile()}
     if rng.random() < 0.95:
         m["gender"] = "女" if female else "男"
     if rng.random() < 0.8:
-        m["birthday"] = rand_date(date(1968, 1, 1), date(2004, 12, 31)).isoformat()
+        m["birthday"] = rng.date_between(date(1968, 1, 1), date(2004, 12, 31)).isoformat()
     if rng.random() < 0.35:
         m["email"] = f"{rng.choice(['lily', 'amy', 'coco', 'momo', 'leo', 'jack', 'xiaomi', 'sunny'])}{rng.randint(1, 9999)}@{rng.choice(['qq.com', '163.com', 'gmail.com', 'outlook.com'])}"
     store = rng.choice(list(STORES))
@@ -166,11 +137,11 @@ def build(segment, profile):
     if rng.random() < 0.85:
         m["favorite_categories"] = [c for c in CATEGORIES if c in cats]
     if profile is None and rng.random() < 0.6:
-        since = rand_date(AS_OF - timedelta(days=55), AS_OF - timedelta(days=2))     # just joined
+        since = rng.date_between(AS_OF - timedelta(days=55), AS_OF - timedelta(days=2))     # just joined
     elif rng.random() < 0.5:
-        since = rand_date(date(2019, 3, 1), date(2024, 6, 30))
+        since = rng.date_between(date(2019, 3, 1), date(2024, 6, 30))
     else:
-        since = rand_date(date(2024, 7, 1), date(2025, 10, 31))
+        since = rng.date_between(date(2024, 7, 1), date(2025, 10, 31))
     m["member_since"] = since.isoformat()
     m["marketing_opt_in"] = rng.random() < 0.7
     if rng.random() < 0.8:
@@ -183,7 +154,7 @@ def build(segment, profile):
     elif rng.random() < 0.7:
         m["has_complaint"] = False
     m["owner"] = rng.choice(USERS)
-    m["created_at"] = iso_dt(since - timedelta(days=1) if since > WINDOW_START else since, 10, 21)
+    m["created_at"] = rng.timestamp(since - timedelta(days=1) if since > WINDOW_START else since)
     m["order"] = orders_for(profile, since)
     n_touch = {True: rng.randint(3, 12)}.get(profile is not None and profile[2], rng.randint(0, 6))
     m["touch"] = touches_for(since, n_touch)
@@ -191,15 +162,8 @@ def build(segment, profile):
 
 
 def main():
-    plan = [(s, p) for s, p, n in SEGMENTS for _ in range(n)]
-    assert len(plan) == 240
-    rng.shuffle(plan)
-    rows = [build(s, p) for s, p in plan]
-    with OUT.open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    n_child = sum(len(r["order"]) + len(r["touch"]) for r in rows)
-    print(f"wrote {len(rows)} members, {n_child} child records to {OUT}")
+    rows = [build(s, p) for s, p in rng.deal(((s, p), n) for s, p, n in SEGMENTS)]
+    write_customers(OUT, rows, "members", ("order", "touch"))
 
 
 if __name__ == "__main__":

@@ -13,18 +13,17 @@ every renewal risk level occurs when classified as of 2026-11-01.
 
     python3 examples/saas/generate.py
 """
-import json
-import random
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))    # examples/, home of sample_data
+from sample_data import AS_OF, USERS, WINDOW_START, SampleRandom, write_customers
+
 SEED = 20261105
-AS_OF = date(2026, 11, 1)
-WINDOW_START = AS_OF - timedelta(days=730)      # children spread over 2 years
-USERS = ["alice", "bob", "carol", "dave"]
 OUT = Path(__file__).resolve().parent / "customers.jsonl"
 
-rng = random.Random(SEED)
+rng = SampleRandom(SEED, hours=(9, 19), minutes=[0, 5, 10, 20, 30, 40, 50])
 
 PRICE = {"基础版": 360, "专业版": 720, "企业版": 1200, "旗舰版": 1800}     # per seat per year
 MODULES = ["CRM", "工单", "营销自动化", "BI报表", "开放API", "单点登录"]
@@ -46,27 +45,6 @@ TRADE_WORDS = {"互联网": ["网络科技", "信息技术"], "制造业": ["智
                "医疗健康": ["医疗科技", "健康管理"], "物流": ["供应链管理", "物流"]}
 CHURN_REASONS = ["预算削减，明年改用免费工具", "被集团统一采购的竞品替代", "核心使用部门负责人离职，推动不下去",
                  "认为价格偏高，要求降价 30% 未谈拢", "业务调整，团队规模缩减一半"]
-PREFIXES = ["138", "139", "135", "136", "137", "150", "151", "152", "158", "159", "182", "187", "188",
-            "130", "131", "132", "155", "156", "185", "186", "133", "153", "180", "181", "189", "177", "199"]
-_used = set()
-
-
-def rand_date(a, b):
-    if b < a:
-        b = a
-    return a + timedelta(days=rng.randint(0, (b - a).days))
-
-
-def iso_dt(d, lo=9, hi=19):
-    return f"{d.isoformat()}T{rng.randint(lo, hi):02d}:{rng.choice([0, 5, 10, 20, 30, 40, 50]):02d}:00+08:00"
-
-
-def unique(make):
-    while True:
-        v = make()
-        if v not in _used:
-            _used.add(v)
-            return v
 
 
 def add_years(d, n):
@@ -96,9 +74,8 @@ PLAN = []
 for tier, counts in [("战略客户", {"low": 12, "mid_health": 4, "mid_p1": 2, "mid_due": 2, "high_cancel": 2, "high_usage": 1, "high_due": 2}),
                      ("成长客户", {"low": 30, "mid_health": 12, "mid_p1": 7, "mid_due": 6, "high_cancel": 5, "high_usage": 5, "high_due": 5}),
                      ("标准客户", {"low": 45, "mid_health": 20, "mid_p1": 10, "mid_due": 10, "high_cancel": 8, "high_usage": 12, "high_due": 10})]:
-    for route, n in counts.items():
-        PLAN += [(tier, route)] * n
-PLAN += [("未付费", "churned")] * 22 + [("未付费", "trial")] * 8
+    PLAN += [((tier, route), n) for route, n in counts.items()]
+PLAN += [(("未付费", "churned"), 22), (("未付费", "trial"), 8)]
 
 
 def pick_plan_seats(tier):
@@ -118,11 +95,11 @@ def build(tier, route):
     prov, city, districts = rng.choice(CITIES)
     industry = rng.choice(INDUSTRIES)
     # brand + trade word must be unique: the bundle compares names ignoring the city and 有限公司
-    brand, trade = unique(lambda: (rng.choice(BRANDS), rng.choice(TRADE_WORDS[industry])))
+    brand, trade = rng.unique(lambda: (rng.choice(BRANDS), rng.choice(TRADE_WORDS[industry])))
     a = {"name": city[:-1] + brand + trade + "有限公司"}
     if rng.random() < 0.85:
-        a["mobile"] = unique(lambda: rng.choice(PREFIXES) + "".join(rng.choice("0123456789") for _ in range(8)))
-    a["email"] = unique(lambda: f"{rng.choice(['admin', 'it', 'ops', 'hr', 'ceo', 'zhang', 'li', 'wang'])}{rng.randint(1, 99)}@{BRAND_PY[brand]}{rng.randint(1, 999)}.com")
+        a["mobile"] = rng.mobile()
+    a["email"] = rng.unique(lambda: f"{rng.choice(['admin', 'it', 'ops', 'hr', 'ceo', 'zhang', 'li', 'wang'])}{rng.randint(1, 99)}@{BRAND_PY[brand]}{rng.randint(1, 999)}.com")
     if rng.random() < 0.7:
         a["website"] = f"https://www.{BRAND_PY[brand]}{rng.choice(['', 'tech', 'cloud', 'group'])}.com"
     if rng.random() < 0.93:
@@ -168,7 +145,7 @@ def build(tier, route):
         start, end = terms[-1]
         if tier in ("战略客户", "标准客户") and rng.random() < 0.25 and start + timedelta(days=60) < min(end, AS_OF):
             extra = rng.randint(5, 40)                  # mid-term upsell, prorated
-            up = rand_date(start + timedelta(days=30), min(end, AS_OF) - timedelta(days=30))
+            up = rng.date_between(start + timedelta(days=30), min(end, AS_OF) - timedelta(days=30))
             amount = round(extra * PRICE[plan] * (end - up).days / 365, 2)
             if tier == "战略客户" or seats * PRICE[plan] + amount < 58_000:
                 subs.append({"kind": "增购", "plan": plan, "seats": extra, "start_date": up.isoformat(),
@@ -191,7 +168,7 @@ def build(tier, route):
     if tier != "未付费" or rng.random() < 0.7:
         a["csm"] = rng.choice(USERS)
     if route != "trial" and not (route == "high_usage" and rng.random() < 0.3):
-        a["go_live_at"] = iso_dt(created + timedelta(days=rng.randint(14, 60)))
+        a["go_live_at"] = rng.timestamp(created + timedelta(days=rng.randint(14, 60)))
     nps = {"low": rng.choice([7, 8, 9, 10, 10, None]), "mid_p1": rng.choice([7, 8, 9, None]),
            "mid_due": rng.choice([7, 8, 9, 10, None]), "mid_health": rng.choice([7, 8, None]),
            "high_usage": rng.choice([2, 4, 5, 6, None]), "high_due": rng.choice([3, 5, 6]),
@@ -225,7 +202,7 @@ def build(tier, route):
     live_to = AS_OF - timedelta(days=1) if route != "churned" else min(AS_OF - timedelta(days=1), contract_end + timedelta(days=30))
     n_customer = rng.randint(0, 6)
     for _ in range(n_customer):
-        d = rand_date(live_from, live_to)
+        d = rng.date_between(live_from, live_to)
         kind = rng.choice(["故障报修", "使用咨询", "使用咨询", "功能建议"])
         prio = rng.choice(["P2", "P3", "P3"])
         if kind == "故障报修" and (AS_OF - d).days > 100 and rng.random() < 0.3:
@@ -243,9 +220,9 @@ def build(tier, route):
         if k == 0 and recent_touch:
             d = AS_OF - timedelta(days=rng.randint(3, 75))
         elif recent_touch or route == "churned":
-            d = rand_date(live_from, live_to)
+            d = rng.date_between(live_from, live_to)
         else:
-            d = rand_date(live_from, AS_OF - timedelta(days=100))
+            d = rng.date_between(live_from, AS_OF - timedelta(days=100))
         if d >= live_from:
             tickets.append([d, rng.choice(["主动回访", "主动回访", "季度业务回顾"]), "P3"])
     tickets.sort(key=lambda t: t[0])
@@ -258,13 +235,13 @@ def build(tier, route):
             open_left -= 1
         else:
             status = rng.choice(["已解决", "已关闭", "已关闭"])
-        t = {"opened_at": iso_dt(d, 9, 21), "type": kind, "priority": prio, "status": status}
+        t = {"opened_at": rng.timestamp(d, hours=(9, 21)), "type": kind, "priority": prio, "status": status}
         if status in ("已解决", "已关闭") and rng.random() < 0.7:
             t["satisfaction"] = rng.choice(["满意", "满意", "一般", "不满意"] if route.startswith("high") else ["满意", "满意", "满意", "一般"])
         a.setdefault("_tickets", []).append(t)
 
     a["owner"] = rng.choice(USERS)
-    a["created_at"] = iso_dt(created, 9, 18)
+    a["created_at"] = rng.timestamp(created, hours=(9, 18))
     a["subscription"] = subs
     a["usage"] = usage
     a["ticket"] = a.pop("_tickets", [])
@@ -272,15 +249,8 @@ def build(tier, route):
 
 
 def main():
-    plan = list(PLAN)
-    assert len(plan) == 240
-    rng.shuffle(plan)
-    rows = [build(t, r) for t, r in plan]
-    with OUT.open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    n_child = sum(len(r["subscription"]) + len(r["usage"]) + len(r["ticket"]) for r in rows)
-    print(f"wrote {len(rows)} accounts, {n_child} child records to {OUT}")
+    rows = [build(t, r) for t, r in rng.deal(PLAN)]
+    write_customers(OUT, rows, "accounts", ("subscription", "usage", "ticket"))
 
 
 if __name__ == "__main__":
