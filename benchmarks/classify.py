@@ -40,7 +40,8 @@ import time
 from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
@@ -803,7 +804,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # timed repeats, round-robin so that drift of the machine hits every engine alike
     for rep in range(repeats):
-        for key, e in prepared.items():
+        for e in prepared.values():
             gc.collect()
             e["times"].append(time_loop(e["one"], e["inputs"]))
         print(f"repeat {rep + 1}/{repeats}: " + ", ".join(
