@@ -160,10 +160,8 @@ class Classifier:
         raise_at_end = problems is None
         problems = [] if problems is None else problems
         if not isinstance(raw, dict):
-            problems.append(FieldProblem(prefix or "record", self.message("not_record")))
-            if raise_at_end:
-                raise RecordInvalid(problems)
-            return {}
+            problems.append(FieldProblem(prefix.rstrip(".") or "record", self.message("not_record")))
+            raw = {}
         out = dict(raw)
         for key, f in self.object.fields.items():
             value = raw.get(key)

@@ -48,10 +48,20 @@ def describe(clf, explained: dict) -> dict[str, str]:
             parts.insert(0, words["base"].format(base=c.base))
         read = entry["read"] if entry["default"] or not entry["rules"] else {
             k: v for rule in entry["rules"] for k, v in rule["read"].items()}
+        read = {k: read[k] for k in _read_order(clf, c) if k in read} | read  # JSONB keeps no key order
         items = [f"{labels.get(name, name)} = {_show(value, words, bundle.tz)}" for name, value in read.items()]
         if items:
             parts.append(words["read"].format(items=words["list_sep"].join(items)))
         out[c.key] = _show(entry["value"], words, bundle.tz) + words["colon"] + words["sep"].join(parts)
+    return out
+
+
+def _read_order(clf, c) -> list[str]:
+    """Names and aggregates in the order the classification's rules read them."""
+    out: list[str] = []
+    for rule in c.rules:
+        names, texts = clf.rule_reads[(c.key, rule.index)]
+        out += [n for n in (*names, *texts) if n not in out]
     return out
 
 

@@ -56,7 +56,8 @@ def sync(session: Session, bundle):
 
 def existing(session: Session, dialect: str) -> set[str]:
     if dialect == "postgresql":
-        rows = session.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'records'"))
+        rows = session.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'records' "
+                                    "AND schemaname = current_schema()"))
     else:
         rows = session.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'"))
     return {r[0] for r in rows if r[0].startswith(PREFIX)}

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from engine import RecordInvalid, codecs
 from engine.errors import FieldProblem
@@ -28,8 +29,8 @@ class StaleRecord(Exception):
     """The record changed since the caller read it (optimistic concurrency)."""
 
     def __init__(self, record: Record):
-        self.record = record
-        super().__init__(f"record {record.id} is at version {record.version}")
+        self.record = record  # its attributes may be expired (a failed flush): read them after a rollback
+        super().__init__("the record changed since it was read")
 
 
 @dataclass
@@ -93,6 +94,9 @@ def save(session: Session, current: Current, actor: str | None, object_key: str,
     new_children = {k: values[k] for k in obj.children if creating and values.get(k)}
     old_data = dict(record.data) if record is not None else {}
     merged = {**old_data, **{k: v for k, v in values.items() if k in obj.fields}}
+    for key, f in obj.fields.items():  # an autonumber, once given, never changes
+        if f.type == "autonumber" and key in old_data:
+            merged[key] = old_data[key]
     parent_typed = None
     if obj.parent is not None:
         parent = parent or session.get(Record, record.parent_id)
@@ -124,7 +128,10 @@ def save(session: Session, current: Current, actor: str | None, object_key: str,
     record.updated_by = actor
     record.bundle_version = current.version
     session.add(record)
-    session.flush()
+    try:
+        session.flush()
+    except StaleDataError:  # another writer committed between our read and our write
+        raise StaleRecord(record) from None
     duplicates.index(session, bundle, obj, typed, record)
     for key in new_children:
         _add_children(session, current, actor, record, key, typed[key], typed, now)
@@ -147,11 +154,13 @@ def _add_children(session, current, actor, parent: Record, key: str, rows: list,
     for row in rows:
         result = clf.classify(row, now, parent_typed)
         data = wire({k: row[k] for k in child.fields if child.fields[k].formula is None})
+        data.update(autonumber.assign(session, bundle, child, data, now))
         record = Record(object=key, parent_id=parent.id, data=data, computed=wire(result.values),
                         explain=codecs.to_json(result.explain()), title=_title(child, data), created_at=now,
                         updated_at=now, created_by=actor, updated_by=actor, bundle_version=current.version)
         session.add(record)
         session.flush()
+        duplicates.index(session, bundle, child, row, record)
         session.add(AuditEntry(record_id=record.id, object=key, at=now, actor=actor, action="create",
                                changes={k: [None, v] for k, v in data.items() if v is not None}))
 
