@@ -31,6 +31,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "not_list": {"zh-CN": "应为多个选项的列表", "en": "expected a list of options"},
     "not_children": {"zh-CN": "应为子记录列表", "en": "expected a list of child records"},
     "not_record": {"zh-CN": "应为一条记录（键值对象）", "en": "expected a record (an object of fields)"},
+    "readonly": {"zh-CN": "只读字段，不能修改", "en": "is read-only"},
     "unknown_field": {"zh-CN": "没有字段 {key}", "en": "there is no field {key}"},
     "duplicate": {"zh-CN": "与已有记录「{title}」重复（{where}）", "en": "duplicates the existing record “{title}” ({where})"},
     "owned_by": {"zh-CN": "负责人 {owner}", "en": "owned by {owner}"},

@@ -155,3 +155,24 @@ def test_score_filter_is_a_minimum(crm, login):
     _new(alice, name="低分")
     page = alice.get("/o/customer/?c.score.min=60").get_data(as_text=True)
     assert "高分" in page and "低分" not in page
+
+
+def test_readonly_fields_are_shown_not_edited(publish, login, app):
+    publish(BUNDLE.read_text("utf-8").replace(
+        "      - {key: region, type: region, label: 地区}",
+        "      - {key: region, type: region, label: 地区}\n      - {key: source, type: text, label: 来源, readonly: true, default: 官网}"))
+    alice = login("alice")
+    form = alice.get("/o/customer/new").get_data(as_text=True)
+    assert 'name="source"' not in form and "来源" in form
+    location = _new(alice, name="只读公司").headers["Location"]
+    assert "官网" in alice.get(location).get_data(as_text=True)
+    from designer.bundles.workspace import current
+    from designer.db import transaction
+    from designer.models import Record
+    from designer.records.store import save
+    from engine import RecordInvalid
+    with app.app_context(), transaction(app) as s:
+        record = s.get(Record, int(location.rsplit("/", 1)[1]))
+        with pytest.raises(RecordInvalid) as info:
+            save(s, current(s), "alice", "customer", {"source": "电话"}, record=record, now=record.updated_at)
+    assert info.value.problems[0].path == "source" and "只读" in info.value.problems[0].message

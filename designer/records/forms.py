@@ -87,14 +87,15 @@ BUILDERS = {
 def form_class(obj, users) -> type[FlaskForm]:
     """A form class for an object's input fields (formulas and autonumbers are not typed)."""
     attrs = {"Version": HiddenField()}  # capitalised: never a field key
-    for key, f in obj.fields.items():
-        if f.formula is None and f.type in BUILDERS:
-            attrs[key] = BUILDERS[f.type](f, users)
+    for key in typed_fields(obj):
+        attrs[key] = BUILDERS[obj.fields[key].type](obj.fields[key], users)
     return type(f"{obj.key.title()}Form", (FlaskForm,), attrs)
 
 
 def typed_fields(obj) -> list[str]:
-    return [k for k, f in obj.fields.items() if f.formula is None and f.type in BUILDERS]
+    """Fields a person types: not formulas, autonumbers or `readonly` fields (those are shown, not edited)."""
+    return [k for k, f in obj.fields.items()
+            if f.formula is None and f.type in BUILDERS and f.spec.get("readonly") is not True]
 
 
 def form_values(form, obj) -> dict:

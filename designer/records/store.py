@@ -91,6 +91,11 @@ def save(session: Session, current: Current, actor: str | None, object_key: str,
     unknown = [k for k in values if k not in obj.fields and not (creating and k in obj.children)]
     if unknown:
         raise RecordInvalid([FieldProblem(k, clf.message("unknown_field", key=k)) for k in unknown])
+    if not creating:  # `readonly` fields are set on create (or by automations), never edited
+        frozen = [k for k, f in obj.fields.items() if f.spec.get("readonly") is True and k in values
+                  and codecs.to_json(values[k]) != record.data.get(k)]
+        if frozen:
+            raise RecordInvalid([FieldProblem(k, clf.message("readonly")) for k in frozen])
     new_children = {k: values[k] for k in obj.children if creating and values.get(k)}
     old_data = dict(record.data) if record is not None else {}
     merged = {**old_data, **{k: v for k, v in values.items() if k in obj.fields}}
