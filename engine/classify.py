@@ -8,6 +8,7 @@ that into the explanation SPEC §4 asks for, on demand, from the same run.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cached_property
 
 from . import codecs
 from .bundle import Bundle, ClassificationDef, ObjectDef
@@ -261,6 +262,12 @@ class Classifier:
         out |= {key for (key, attr), fn in self._conditions.items()
                 if attr == "required_if" and fn(record_with_values, today, now)}
         return out
+
+    @cached_property
+    def timeline(self):
+        """When this object's computed values change with time alone (see engine.timeline)."""
+        from .timeline import Timeline
+        return Timeline(self)
 
     def message(self, code: str, **params) -> str:
         return message(self.bundle.locale, code, **params)
