@@ -47,7 +47,9 @@ def _decode(cursor: str):
 
 def query(session: Session, cur, obj, user, args, *, size: int = 50) -> Page:
     dialect = session.get_bind().dialect.name
-    stmt = visible(select(Record).where(Record.object == obj.key, Record.parent_id.is_(None)), session, user)
+    # `object` alone picks top-level rows (children have their own object key); a `parent_id IS NULL` test
+    # here would lead SQLite to walk the parent_id index over every top-level record.
+    stmt = visible(select(Record).where(Record.object == obj.key), session, user)
     page = Page([], sort=args.get("sort") if args.get("sort") in SORTS else "-updated")
     for c in cur.bundle.classifications_of(obj.key):
         if c.hit == "sum":
