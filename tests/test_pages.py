@@ -176,3 +176,24 @@ def test_readonly_fields_are_shown_not_edited(publish, login, app):
         with pytest.raises(RecordInvalid) as info:
             save(s, current(s), "alice", "customer", {"source": "电话"}, record=record, now=record.updated_at)
     assert info.value.problems[0].path == "source" and "只读" in info.value.problems[0].message
+
+
+@pytest.mark.parametrize("q,found", [
+    ("智云", {"杭州智云科技有限公司", "智云（上海）"}), ("智云科技", {"杭州智云科技有限公司"}),
+    ("ZHIYUN", {"Zhiyun Ltd"}), ("100%", {"100% 纯净水"}), ("有限公司", {"杭州智云科技有限公司"}), ("不存在的", set()),
+])
+def test_title_search(crm, login, q, found):
+    alice = login("alice")
+    for name in ("杭州智云科技有限公司", "智云（上海）", "Zhiyun Ltd", "100% 纯净水", "另一家"):
+        assert _new(alice, name=name).status_code == 302
+    page = alice.get("/o/customer/", query_string={"q": q}).get_data(as_text=True)
+    shown = {n for n in ("杭州智云科技有限公司", "智云（上海）", "Zhiyun Ltd", "100% 纯净水", "另一家") if n in page}
+    assert shown == found
+
+
+def test_title_search_follows_renames(crm, login):
+    alice = login("alice")
+    location = _new(alice, name="旧名字公司").headers["Location"]
+    alice.post(location + "/edit", data={"name": "新名字公司", "Version": "1"})
+    assert "新名字公司" in alice.get("/o/customer/", query_string={"q": "新名字"}).get_data(as_text=True)
+    assert "新名字公司" not in alice.get("/o/customer/", query_string={"q": "旧名字"}).get_data(as_text=True)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ..auth.scope import visible
 from ..bundles.indexes import value_expr
 from ..models import Record
+from . import search
 
 SORTS = ("-updated", "updated", "title", "-title", "-created", "created")
 
@@ -77,8 +78,7 @@ def query(session: Session, cur, obj, user, args, *, size: int = 50) -> Page:
             stmt = stmt.where(value_expr(dialect, c.key) == chosen)
     page.q = (args.get("q") or "").strip()[:100]
     if page.q:
-        pattern = "%" + page.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(Record.title.ilike(pattern, escape="\\"))
+        stmt = search.title_filter(session, stmt, obj.key, page.q)
     page.expr = (args.get("expr") or "").strip()
     if page.expr:
         from .expression_filter import where_clause
