@@ -4,18 +4,12 @@ from __future__ import annotations
 from alembic import context
 
 from designer.db import make_engine
+from designer.migrate import include_object
 from designer.models import Base
 
 config = context.config
 target_metadata = Base.metadata
 
-
-def include_object(obj, name, type_, reflected, compare_to):
-    # Per-classification expression indexes are made by publishing; title search structures are
-    # dialect-specific (FTS5 tables, trigram indexes) and made by raw SQL in their migration.
-    if type_ == "index" and name and (name.startswith("ix_records_c_") or name == "ix_records_title_trgm"):
-        return False
-    return not (type_ == "table" and name and name.startswith("records_title"))
 
 
 def run_migrations_offline():
