@@ -349,3 +349,208 @@ def serve(demo, template, host, port, database, instance):
                 click.echo(line)
         click.echo(f"tierwise on http://{host}:{port}/  (Ctrl+C to stop)")
         waitress_serve(app, host=host, port=port, threads=8, ident="tierwise")
+
+
+# -- data in and out: imports and exports ---------------------------------------------------------
+
+def _import_job(session, app, cur, file, object_key, sheet, children, child_object, match, mode, duplicates, owner):
+    """A queued import job for the command line's choices, its columns mapped by heading.
+
+    FILE holds records of `object_key`: top-level records (and, with
+    `children`, their child records in a sheet or file of their own), or the
+    records of a child object alone, each row naming its parent (`match`).
+    """
+    from sqlalchemy import select
+
+    from .clock import now
+    from .imports import mapping
+    from .imports.runner import BATCH
+    from .imports.sheets import SheetError, Table, check_suffix, checksum, is_xlsx, sheet_names
+    from .models import ImportJob, User
+    bundle = cur.bundle
+    obj = bundle.objects.get(object_key or "")
+    if obj is None:
+        raise click.BadParameter(f"no object `{object_key}`; objects: {', '.join(bundle.objects)}", param_hint="--object")
+    if owner and session.scalar(select(User.id).where(User.username == owner, User.active.is_(True))) is None:
+        raise click.BadParameter(f"no active user `{owner}`", param_hint="--owner")
+
+    def read(table):
+        try:
+            check_suffix(table.path)
+            return table.header()
+        except SheetError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def match_key(parent):
+        candidates = [f.key for f in mapping.match_fields(parent)]
+        key = match or (candidates[0] if candidates else None)
+        if key not in candidates:
+            raise click.BadParameter(f"match parents by one of {', '.join(candidates)}", param_hint="--match")
+        return key
+
+    def columns_of(table, o, headers, key=None):
+        parent = bundle.objects[o.parent] if o.parent else None
+        columns = mapping.guess(headers, o, parent=parent, match=key)
+        if parent is not None and mapping.PARENT not in columns:
+            raise click.ClickException(f"{table.label}: no column is headed {parent.fields[key].label} (or {key}) "
+                                       f"to match the {o.key} rows to their {parent.key}")
+        problems = mapping.problems(columns, o, child=parent is not None)
+        if problems:
+            raise click.ClickException(f"{table.label}: cannot map the columns: " + "; ".join(
+                f"{code} {field}".strip() for code, field in problems))
+        used = ", ".join(f"{h} → {c}" for h, c in zip(headers, columns) if c)
+        ignored = ", ".join(h or "(empty)" for h, c in zip(headers, columns) if not c)
+        click.echo(f"{o.key}: {used}" + (f"; ignored: {ignored}" if ignored else ""), err=True)
+        return columns
+
+    path = Path(file).resolve()
+    table = Table(path, sheet)
+    headers = read(table)
+    key = match_key(bundle.objects[obj.parent]) if obj.parent else None
+    options = {"sheet": sheet, "headers": headers, "columns": columns_of(table, obj, headers, key), "match": key,
+               "owner": owner, "batch": int(app.config.get("IMPORT_BATCH_SIZE", BATCH)), "checksum": checksum(path)}
+    if children:
+        if not obj.children:
+            raise click.BadParameter(f"`{obj.key}` has no child objects", param_hint="--children")
+        child_key = child_object or (obj.children[0] if len(obj.children) == 1 else None)
+        if child_key not in obj.children:
+            raise click.BadParameter(f"choose one of {', '.join(obj.children)}", param_hint="--child-object")
+        if Path(children).is_file():
+            child_table = Table(Path(children).resolve())
+        elif is_xlsx(path) and children in sheet_names(path):
+            child_table = Table(path, children)
+        else:
+            raise click.BadParameter(f"no file, and no sheet of {path.name}, named `{children}`", param_hint="--children")
+        child = bundle.objects[child_key]
+        child_headers = read(child_table)
+        key = match_key(obj)
+        options["child"] = {"object": child_key, "path": str(child_table.path), "sheet": child_table.sheet,
+                            "headers": child_headers, "columns": columns_of(child_table, child, child_headers, key),
+                            "match": key, "checksum": checksum(child_table.path)}
+    return ImportJob(object=obj.key, username=None, status="queued", mode=mode, duplicates=duplicates,
+                     filename=path.name, path=str(path), options=options, created_at=now(), heartbeat_at=now())
+
+
+@main.command("import")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--object", "object_key", help="Object the rows become records of (a child object: with --match).")
+@click.option("--sheet", default=None, help="XLSX: the sheet to read (default: the first).")
+@click.option("--children", default=None, help="Child records: a sheet of FILE, or a .csv/.xlsx file of their own.")
+@click.option("--child-object", default=None, help="Object of the child records (default: the only child object).")
+@click.option("--match", default=None, help="Parent field child rows name their parent by (default: its title).")
+@click.option("--mode", type=click.Choice(["all", "partial"]), default="partial", show_default=True,
+              help="all: any bad row and nothing is imported; partial: good rows in, bad rows reported.")
+@click.option("--duplicates", type=click.Choice(["skip", "update", "new"]), default="skip", show_default=True,
+              help="A row that duplicates an existing record: skip it, update that record, or import it anyway.")
+@click.option("--owner", default=None, help="Username to own the new records (default: none; admins see them).")
+@click.option("--errors", "errors_file", type=click.Path(dir_okay=False), help="Write the failed rows to this XLSX file.")
+@click.option("--resume", "resume_id", type=int, help="Resume interrupted import JOB (its file and choices are kept).")
+@_database
+@_instance
+def import_(file, object_key, sheet, children, child_object, match, mode, duplicates, owner, errors_file, resume_id,
+            database, instance):
+    """Import records from FILE (.xlsx or .csv), columns mapped by field label or key, every row checked like a form."""
+    from .bundles.workspace import NoBundle, current
+    from .imports import jobs
+    from .imports.report import write_errors
+    from .imports.runner import run
+    from .models import ImportJob
+    if resume_id is None and not (file and object_key):
+        raise click.UsageError("give FILE and --object, or --resume JOB")
+    with _app(database, instance) as app:
+        sessions = app.extensions["tierwise.sessions"]
+        with sessions() as s:
+            try:
+                cur = current(s)
+            except NoBundle as exc:
+                raise click.ClickException(str(exc)) from None
+            if resume_id is not None:
+                job = s.get(ImportJob, resume_id)
+                if job is None:
+                    raise click.ClickException(f"no import {resume_id}")
+                try:
+                    jobs.queue(s, app, job)
+                except jobs.JobBusy as exc:
+                    raise click.ClickException(str(exc)) from None
+            else:
+                job = _import_job(s, app, cur, file, object_key, sheet, children, child_object, match, mode,
+                                  duplicates, owner)
+                s.add(job)
+                s.commit()
+            job_id = job.id
+        with click.progressbar(length=1, label=f"import {job_id}", file=sys.stderr) as bar:
+            def progress(done, total):
+                bar.length = max(total, 1)
+                bar.update(done - bar.pos)
+            try:
+                finished = run(app, job_id, progress=progress)
+            except jobs.JobBusy as exc:
+                raise click.ClickException(str(exc)) from None
+            except Exception as exc:
+                raise click.ClickException(f"import {job_id} was interrupted ({type(exc).__name__}: {exc}); what was "
+                                           f"committed stays: resume with `tierwise import --resume {job_id}`") from None
+        if errors_file and finished.errors:
+            with sessions() as s, open(errors_file, "wb") as out:
+                write_errors(s, cur.bundle, finished, out)
+    summary = (f"import {job_id}: imported {finished.imported}, updated {finished.updated}, "
+               f"skipped {finished.skipped}, failed {finished.errors}")
+    if finished.status == "failed":
+        summary += " (all or nothing: nothing was written)"
+    if errors_file and finished.errors:
+        summary += f"; failed rows in {errors_file}"
+    click.echo(summary)
+    sys.exit(1 if finished.errors else 0)
+
+
+@main.command("export")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--object", "object_key", required=True, help="Top-level object to export.")
+@click.option("--filter", "expr", default="", help="Expression filter, as on the list page: \"tier == 'A'\".")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"]), default=None, help="Default: from OUT's suffix.")
+@click.option("--user", "username", default=None, help="Export only what this user may see (default: everything).")
+@_database
+@_instance
+def export_(out, object_key, expr, fmt, username, database, instance):
+    """Export a list to OUT as XLSX or CSV (UTF-8 with BOM): labels as headings, classifications and why."""
+    from sqlalchemy import select
+
+    from .bundles.workspace import NoBundle, current
+    from .imports import export
+    from .models import User
+    from .records.expression_filter import where_clause
+    fmt = fmt or ("csv" if out.lower().endswith(".csv") else "xlsx")
+    with _app(database, instance) as app, app.extensions["tierwise.sessions"]() as s:
+        try:
+            cur = current(s)
+        except NoBundle as exc:
+            raise click.ClickException(str(exc)) from None
+        obj = cur.bundle.objects.get(object_key)
+        if obj is None or obj.parent is not None:
+            tops = ", ".join(k for k, o in cur.bundle.objects.items() if o.parent is None)
+            raise click.BadParameter(f"no top-level object `{object_key}`; objects: {tops}", param_hint="--object")
+        if expr.strip():
+            _clause, problem = where_clause(s, cur.bundle, obj.key, expr.strip())
+            if problem:
+                raise click.BadParameter(f"column {problem['column']}: {problem['message']}", param_hint="--filter")
+        if username:
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise click.BadParameter(f"no user `{username}`", param_hint="--user")
+        else:
+            user = User(username="", role="admin")  # the command line sees the whole workspace
+        count = -1  # the heading row
+
+        def counted(rows):
+            nonlocal count
+            for row in rows:
+                count += 1
+                yield row
+        rows = counted(export.rows(s, cur, obj, user, {"expr": expr.strip()} if expr.strip() else {}, fmt=fmt))
+        if fmt == "xlsx":
+            with open(out, "wb") as fh:
+                export.write_xlsx(rows, fh, obj.label)
+        else:
+            with open(out, "w", encoding="utf-8", newline="") as fh:
+                for chunk in export.csv_chunks(rows):
+                    fh.write(chunk)
+    click.echo(f"exported {count} {obj.key} record(s) to {out}")

@@ -224,3 +224,71 @@ class Counter(Base):
 
 __all__ = ["Base", "Team", "User", "ApiToken", "LoginFailure", "BundleVersion", "Record", "ClassificationChange",
            "AuditEntry", "DuplicateKey", "Counter"]
+
+
+class ImportJob(Base):
+    """An import of records from a CSV or XLSX file (designer.imports): what was asked, how far it got.
+
+    In partial mode every committed batch moves `stage` and `last_row` in the
+    same transaction as its rows, so a resume starts exactly after the last
+    row that was written, never writing one twice.
+    """
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    object: Mapped[str] = mapped_column(String(63))
+    #: who imports (None: the command line, acting for the whole workspace)
+    username: Mapped[str | None] = mapped_column(String(150))
+    #: draft | queued | running | done | failed (all-or-nothing: bad rows, nothing written) | interrupted
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    #: all (one transaction) | partial (good rows in, bad rows reported)
+    mode: Mapped[str] = mapped_column(String(16), default="partial")
+    #: what a duplicate row does: skip | update | new
+    duplicates: Mapped[str] = mapped_column(String(16), default="skip")
+    #: the file as the user named it, and where it is kept (the instance folder for uploads)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    path: Mapped[str] = mapped_column(Text)
+    #: column mapping, child table and match key, owner, batch size, file checksum
+    options: Mapped[dict] = mapped_column(Json, default=dict)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    imported: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    #: rows that failed
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    #: parents | children: the table being worked through
+    stage: Mapped[str] = mapped_column(String(16), default="parents")
+    #: the last row of `stage` (as numbered in the file) whose outcome is committed
+    last_row: Mapped[int] = mapped_column(Integer, default=0)
+    #: summary: a message for interrupted or failed jobs, what all-or-nothing would have written
+    report: Mapped[dict] = mapped_column(Json, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_import_jobs_username", "username", "created_at"),)
+
+
+class ImportProblem(Base):
+    """One problem of one row of an import: a failed row (`error`), or a note on a skipped or warned row."""
+
+    __tablename__ = "import_problems"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"))
+    #: parents | children
+    stage: Mapped[str] = mapped_column(String(16))
+    #: the row's number in its file or sheet (the header is row 1)
+    file_row: Mapped[int] = mapped_column(Integer)
+    #: the column's heading in the file (or the field's label when no column holds it)
+    column_label: Mapped[str] = mapped_column(String(255), default="")
+    message: Mapped[str] = mapped_column(Text)
+    #: error | skipped | warning
+    kind: Mapped[str] = mapped_column(String(16), default="error")
+
+    __table_args__ = (Index("ix_import_problems_job", "job_id", "stage", "file_row"),)
+
+
+__all__ += ["ImportJob", "ImportProblem"]

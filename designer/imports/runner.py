@@ -1,0 +1,168 @@
+"""Running an import job to its end, or resuming it: the transactions around the rows.
+
+`all` (all-or-nothing): one transaction for the whole file, every row in a
+SAVEPOINT so that each row's problems are found; if any row failed the
+transaction rolls back and only the report is written. Killed half-way, it
+has written nothing.
+
+`partial`: batches of rows, each batch one transaction that also records the
+rows' problems and the job's position (`stage`, `last_row`, the counts), so
+what is committed and where to go on from always agree. A bad row is rolled
+back to its SAVEPOINT and reported; a process killed mid-batch loses that
+batch only, and a resume reads on after `last_row`: no row is written twice.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import islice
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..bundles.workspace import current
+from ..clock import now
+from ..models import ImportJob, ImportProblem, User
+from .jobs import JobBusy, tables
+from .rows import Outcome, Rows
+from .sheets import checksum
+
+#: rows per committed batch (partial mode) and between clean-ups of the session (all-or-nothing)
+BATCH = 500
+_KIND = {"failed": "error", "skipped": "skipped", "imported": "warning", "updated": "warning"}
+_COUNT = {"failed": "errors", "skipped": "skipped", "imported": "imported", "updated": "updated"}
+
+
+def run(app: Flask, job_id: int, *, progress: Callable[[int, int], None] | None = None) -> ImportJob:
+    """Run the queued job `job_id` in this thread; `progress(done, total)` is called after every row.
+
+    Returns the finished job. Anything unexpected (the database went away, a
+    bug) marks the job `interrupted` and is raised; what was committed stays,
+    and the job can be resumed.
+    """
+    factory = app.extensions["tierwise.sessions"]
+    job, plan = _claim(factory, job_id)
+    progress = progress or (lambda done, total: None)
+    try:
+        if not job.total:
+            job.total = sum(table.count() for _stage, table, _rows in plan)
+            _set(factory, job_id, total=job.total)
+        batch = int((job.options or {}).get("batch") or BATCH)
+        if job.mode == "all":
+            _all_or_nothing(factory, job, plan, batch, progress)
+        else:
+            _partial(factory, job, plan, batch, progress)
+    except Exception as exc:
+        try:
+            _set(factory, job_id, status="interrupted", report={"message": f"{type(exc).__name__}: {exc}"})
+        except Exception:  # the database itself is gone: the stale heartbeat tells the job was interrupted
+            pass
+        raise
+    with factory() as s:
+        return s.get(ImportJob, job_id)
+
+
+def _claim(factory, job_id: int) -> tuple[ImportJob, list]:
+    """Take the queued job (`running`, heartbeat now) and build what runs its tables."""
+    with factory() as s:
+        job = s.get(ImportJob, job_id)
+        if job is None or job.status != "queued":
+            raise JobBusy(f"import {job_id} is not queued" if job else f"no import {job_id}")
+        changed = s.execute(update(ImportJob).where(ImportJob.id == job_id, ImportJob.status == "queued")
+                            .values(status="running", heartbeat_at=now()))
+        if changed.rowcount != 1:
+            raise JobBusy(f"import {job_id} was started by someone else")
+        s.commit()
+        cur = current(s)
+        user = s.scalar(select(User).where(User.username == job.username)) if job.username else None
+        s.expunge_all()
+    job.status = "running"
+    plan = []
+    for stage, table, options in tables(job):
+        expected = options.get("checksum")
+        if expected and (not Path(table.path).is_file() or checksum(table.path) != expected):
+            _set(factory, job_id, status="interrupted",  # the committed rows stay; the file cannot be read on
+                 report={"message": f"{table.path.name} changed or is gone since the import began"})
+            raise JobBusy(f"import {job_id}: {table.path.name} changed or is gone since the import began")
+        rows = Rows(cur, options.get("object") or job.object, options["headers"], options["columns"], user=user,
+                    owner=(job.options or {}).get("owner"), actor=job.username, duplicates=job.duplicates,
+                    match=options.get("match"))
+        plan.append((stage, table, rows))
+    return job, plan
+
+
+def _begin(session: Session):
+    """Open the transaction explicitly on SQLite. pysqlite opens one lazily, at the first write, so a
+    SAVEPOINT issued before any write would itself become the outer transaction and its RELEASE would
+    commit; IMMEDIATE also takes the write lock up front instead of failing to upgrade a read later."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _problems(job_id: int, stage: str, number: int, outcome: Outcome) -> list[ImportProblem]:
+    return [ImportProblem(job_id=job_id, stage=stage, file_row=number, column_label=(column or "")[:255],
+                          message=message, kind=_KIND[outcome.kind]) for column, message in outcome.notes]
+
+
+def _set(factory, job_id: int, **values):
+    with factory() as s, s.begin():
+        s.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
+
+
+def _partial(factory, job: ImportJob, plan: list, batch: int, progress):
+    counts = {"imported": job.imported, "updated": job.updated, "skipped": job.skipped, "errors": job.errors}
+    done = job.done
+    first = 0 if job.stage == "parents" else 1
+    for index, (stage, table, rows) in enumerate(plan):
+        if index < first:
+            continue
+        pending = table.rows(after=job.last_row if index == first else 0)
+        while chunk := list(islice(pending, batch)):
+            with factory() as s:
+                _begin(s)
+                problems = []
+                for number, cells in chunk:
+                    outcome = rows.save(s, cells, now())
+                    counts[_COUNT[outcome.kind]] += 1
+                    done += 1
+                    problems += _problems(job.id, stage, number, outcome)
+                    progress(done, job.total)
+                s.add_all(problems)
+                s.execute(update(ImportJob).where(ImportJob.id == job.id).values(
+                    done=done, stage=stage, last_row=chunk[-1][0], heartbeat_at=now(), **counts))
+                s.commit()
+    _set(factory, job.id, status="done", finished_at=now(), total=done, report={"message": ""})
+
+
+def _all_or_nothing(factory, job: ImportJob, plan: list, batch: int, progress):
+    counts = {"imported": 0, "updated": 0, "skipped": 0, "errors": 0}
+    done = 0
+    problems: list[ImportProblem] = []
+    with factory() as s:
+        _begin(s)
+        sqlite = s.get_bind().dialect.name == "sqlite"
+        for stage, table, rows in plan:
+            for number, cells in table.rows():
+                outcome = rows.save(s, cells, now())
+                counts[_COUNT[outcome.kind]] += 1
+                done += 1
+                problems += _problems(job.id, stage, number, outcome)
+                progress(done, job.total)
+                if done % batch == 0:
+                    s.expunge_all()  # every row so far is flushed: keep the session's memory bounded
+                    if not sqlite:  # SQLite has one writer, this transaction: its progress stays in memory
+                        _set(factory, job.id, done=done, heartbeat_at=now())
+        if not counts["errors"]:
+            s.add_all(problems)
+            s.execute(update(ImportJob).where(ImportJob.id == job.id).values(
+                status="done", finished_at=now(), done=done, total=done, heartbeat_at=now(), report={"message": ""},
+                **counts))
+            s.commit()
+            return
+        s.rollback()
+    with factory() as s, s.begin():
+        s.add_all(problems)
+        s.execute(update(ImportJob).where(ImportJob.id == job.id).values(
+            status="failed", finished_at=now(), done=done, total=done, heartbeat_at=now(), errors=counts["errors"],
+            imported=0, updated=0, skipped=0, report={"message": "", "checked": counts}))
