@@ -158,7 +158,7 @@ class Record(Base):
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
-        Index("ix_records_object_owner", "object", "owner"),
+        Index("ix_records_object_owner_updated", "object", "owner", "updated_at"),
         Index("ix_records_object_updated", "object", "updated_at"),
         Index("ix_records_object_pool", "object", "pool"),
     )

@@ -197,3 +197,17 @@ def test_title_search_follows_renames(crm, login):
     alice.post(location + "/edit", data={"name": "新名字公司", "Version": "1"})
     assert "新名字公司" in alice.get("/o/customer/", query_string={"q": "新名字"}).get_data(as_text=True)
     assert "新名字公司" not in alice.get("/o/customer/", query_string={"q": "旧名字"}).get_data(as_text=True)
+
+
+def test_pooled_records_are_listed_apart_and_open_to_all(crm, login, app):
+    alice = login("alice")
+    bob = login("bob")
+    location = _new(bob, name="公海客户").headers["Location"]
+    from designer.db import transaction
+    from designer.models import Record
+    with app.app_context(), transaction(app) as s:
+        record = s.get(Record, int(location.rsplit("/", 1)[1]))
+        record.owner, record.pool = None, "public"
+    assert "公海客户" not in alice.get("/o/customer/").get_data(as_text=True)
+    assert "公海客户" in alice.get("/o/customer/?pool=1").get_data(as_text=True)
+    assert alice.get(location).status_code == 200

@@ -6,7 +6,7 @@ for pages and API alike: a record outside the scope is simply not found (404).
 """
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from ..models import Record, User
@@ -30,12 +30,16 @@ def owners_visible_to(session: Session, user: User) -> list[str] | None:
     return sorted(names)
 
 
-def visible(stmt, session: Session, user: User):
-    """`stmt` (selecting Record) limited to the top-level records `user` may see."""
+def visible(stmt, session: Session, user: User, *, pooled: bool = False):
+    """`stmt` (selecting Record) limited to the records `user` may list: their scope's own records, or with
+    `pooled` the records in public pools. (A pooled record is open to everyone by its URL too; lists keep
+    the two apart so that each is one index walk: owner and newest first.)"""
+    if pooled:
+        return stmt.where(Record.pool.is_not(None))
     owners = owners_visible_to(session, user)
     if owners is None:
         return stmt
-    return stmt.where(or_(Record.owner.in_(owners), Record.pool.is_not(None)))
+    return stmt.where(Record.owner.in_(owners))
 
 
 def can_see(session: Session, user: User, record: Record) -> bool:

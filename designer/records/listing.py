@@ -33,6 +33,8 @@ class Page:
     next_cursor: str | None = None
     expr: str = ""
     expr_error: dict | None = None
+    #: listing the public pools instead of the user's own records
+    pooled: bool = False
 
 
 def _encode(values) -> str:
@@ -50,8 +52,9 @@ def query(session: Session, cur, obj, user, args, *, size: int = 50) -> Page:
     dialect = session.get_bind().dialect.name
     # `object` alone picks top-level rows (children have their own object key); a `parent_id IS NULL` test
     # here would lead SQLite to walk the parent_id index over every top-level record.
-    stmt = visible(select(Record).where(Record.object == obj.key), session, user)
-    page = Page([], sort=args.get("sort") if args.get("sort") in SORTS else "-updated")
+    page_pooled = args.get("pool") == "1"
+    stmt = visible(select(Record).where(Record.object == obj.key), session, user, pooled=page_pooled)
+    page = Page([], sort=args.get("sort") if args.get("sort") in SORTS else "-updated", pooled=page_pooled)
     for c in cur.bundle.classifications_of(obj.key):
         if c.hit == "sum":
             low = args.get(f"c.{c.key}.min", "")
