@@ -750,6 +750,7 @@ def attach(args, say) -> tuple:
     with app.app_context(), transaction(app) as s:
         bundle = current(s).bundle
     args.customers, args.children_per = meta["customers"], meta["children_per"]
+    args.next_index = meta.get("next_index")
     gen = Generator(datetime.fromisoformat(meta["now"]), bundle.tz, args.children_per)
     info = dict(meta["info"], db_bytes=target.size(engine_of(app)))
     return app, target, gen, info
@@ -763,7 +764,9 @@ def measure(app, target: Target, gen: Generator, args, say) -> dict:
     from designer.db import transaction
     from designer.models import Record, User
 
-    bench = Bench(app, target, gen, args.customers + 2 * 10 ** 6, say, args.budget)
+    #: generated customers made during the measurements are numbered from here (a kept database remembers it)
+    first = getattr(args, "next_index", None) or args.customers + 2 * 10 ** 6
+    bench = Bench(app, target, gen, first, say, args.budget)
     engine = bench.engine
     n = args.samples
     rng = random.Random(99)
@@ -950,7 +953,7 @@ def measure(app, target: Target, gen: Generator, args, say) -> dict:
         plans[key] = explain(bench, bench.rep if who == "rep" else bench.admin, url, dialect)
     return {"stats": [s.as_dict() for s in bench.stats], "save_path": save_path,
             "baselines": {"read": base_read.p50, "write": base_write.p50, "page": base_page.p50},
-            "memory": {"points": points}, "failures": bench.failures,
+            "memory": {"points": points}, "failures": bench.failures, "next_index": bench.next_index,
             "plans": plans}
 
 
@@ -1106,7 +1109,7 @@ def summary(results: dict[str, dict]) -> str:
                 missed.append((db, label, name))
     if missed:
         out.append("")
-        out.append("missed targets, with the plan of the list query:")
+        out.append("missed targets (the plans of the list queries are printed before this summary):")
         for db, label, name in missed:
             out.append(f"-- {db}: {label}: {name}")
     return "\n".join(out)
@@ -1146,6 +1149,9 @@ def run_one(db: str, args) -> dict:
                 + f"; measure it again with --reuse {target.tmp}")
         else:
             target.drop()
+    kept = target.tmp / "build.json"
+    if kept.exists():  # the next run on this database must not make the same new customers again
+        kept.write_text(json.dumps({**json.loads(kept.read_text()), "next_index": result["next_index"] + 1000}))
     print()
     print(table(db, info, result))
     print()
