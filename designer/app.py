@@ -10,7 +10,7 @@ def create_app(config: dict | None = None) -> Flask:
     from . import config as configuration
     configuration.load(app, config)
 
-    from . import db, i18n, security
+    from . import db, i18n, navigation, security
     from .auth import login
     from .records import display
     db.init_app(app)
@@ -18,6 +18,7 @@ def create_app(config: dict | None = None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
     login.init_app(app)
+    navigation.init_app(app)
 
     from .api.views import bp as api_bp
     from .auth.views import bp as auth_bp

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, UTC
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
-                        TypeDecorator)
+                        TypeDecorator, text)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -141,6 +141,12 @@ class Record(Base):
     owner: Mapped[str | None] = mapped_column(String(150))
     #: key of the public pool the record sits in (owner is then empty)
     pool: Mapped[str | None] = mapped_column(String(63))
+    #: when it entered the pool, why, and whom it was taken from (SPEC §6)
+    pool_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    pool_reason: Mapped[str | None] = mapped_column(Text)
+    previous_owner: Mapped[str | None] = mapped_column(String(150))
+    #: when the current owner got the record (created, claimed or assigned): `protect` counts from here
+    owned_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
     title: Mapped[str | None] = mapped_column(String(200))
     #: field values as typed (wire format: dates ISO, money exact)
     data: Mapped[dict] = mapped_column(Json, default=dict)
@@ -292,3 +298,143 @@ class ImportProblem(Base):
 
 
 __all__ += ["ImportJob", "ImportProblem"]
+
+
+# -- workflows (SPEC §5–7): the durable schedule and what firing it produces ------------------------------
+
+
+class Firing(Base):
+    """One future firing: a reminder, escalation, pool reclaim or warning, date/cron automation, reclassification.
+
+    Written in the transaction of the record change that caused it, with a
+    unique idempotency `key`; a change that moves or cancels it updates the
+    row in that transaction. Rows outlive their records (no foreign key) so a
+    cancellation keeps its reason. Workers claim pending rows with
+    `FOR UPDATE SKIP LOCKED` and commit the row's effects with its completion.
+    """
+
+    __tablename__ = "schedule"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    #: reminder | reclassify | pool_reclaim | pool_warn | automation_date | automation_cron
+    kind: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[int | None] = mapped_column(BigInteger)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: pending | done | cancelled | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    #: what the firing needs to re-check itself (policy key, due time it belongs to, step, owner at planning)
+    payload: Mapped[dict] = mapped_column(Json, default=dict)
+    bundle_version: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: what firing did, or why it was cancelled
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("ix_schedule_pending_due", "due_at", postgresql_where=text("status = 'pending'"),
+              sqlite_where=text("status = 'pending'")),
+        Index("ix_schedule_record", "record_id", "status"),
+    )
+
+
+class Task(Base):
+    """A to-do for a user about a record (follow-up due, automation `task`)."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    assignee: Mapped[str] = mapped_column(String(150))
+    title: Mapped[str] = mapped_column(String(300))
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: open | done | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    #: what created it: "automation downgrade_alert", "follow-up cadence"
+    cause: Mapped[str] = mapped_column(String(200), default="")
+    #: idempotency key of the firing or event that created it
+    key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_tasks_assignee_status_due", "assignee", "status", "due_at"),)
+
+
+class Notification(Base):
+    """An in-app message in a user's inbox; e-mail and webhooks copies go through the outbox."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(150))
+    record_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: reminder | escalation | pool_reclaim | pool_warn | automation | assigned
+    kind: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    #: idempotency: one message per recipient and firing
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_notifications_user", "username", "read_at", "created_at"),)
+
+
+class OutboxMessage(Base):
+    """An effect outside the database (e-mail, webhook), delivered at least once and deduplicated by `key`."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    #: email | webhook
+    channel: Mapped[str] = mapped_column(String(16))
+    #: an e-mail address or a URL
+    target: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict] = mapped_column(Json, default=dict)
+    #: pending | sent | failed (gave up after the last attempt)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        Index("ix_outbox_pending", "next_attempt_at", postgresql_where=text("status = 'pending'"),
+              sqlite_where=text("status = 'pending'")),
+    )
+
+
+class WorkflowEvent(Base):
+    """What a workflow did to a record, and why: shown on the record page; pool limits count these."""
+
+    __tablename__ = "workflow_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    record_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    #: reminder | escalation | automation | assign | pool_in | pool_claim | pool_return | pool_warn | cancelled
+    kind: Mapped[str] = mapped_column(String(32))
+    #: the policy, pool or automation key
+    rule: Mapped[str] = mapped_column(String(63), default="")
+    #: in words: "tier changed A → C", "reclaim_when held: days_since(...) > 30"
+    cause: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict] = mapped_column(Json, default=dict)
+    #: the user it concerns (the claimer, the old owner), None for the system
+    actor: Mapped[str | None] = mapped_column(String(150))
+
+    __table_args__ = (Index("ix_workflow_events_actor", "actor", "kind", "at"),)
+
+
+class WorkerLease(Base):
+    """Who runs a singleton job (the SQLite worker); a lease that is not renewed expires."""
+
+    __tablename__ = "worker_leases"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+__all__ += ["Firing", "Task", "Notification", "OutboxMessage", "WorkflowEvent", "WorkerLease"]

@@ -15,6 +15,7 @@ from engine import Bundle, load_bundle_text
 
 from ..models import BundleVersion, Record
 from ..records.store import children_of_many, recompute
+from ..workflows.schedule import after_publish
 from . import indexes
 from .workspace import Current, NoBundle, current
 
@@ -66,7 +67,9 @@ def publish(session: Session, source: str, filename: str, *, actor: str | None, 
     session.flush()
     indexes.sync(session, bundle)
     version = row.id
-    changed = reclassify_all(session, Current(version, bundle), now, progress=progress)
+    cur = Current(version, bundle)
+    changed = reclassify_all(session, cur, now, progress=progress)
+    after_publish(session, cur, now)
     row = session.get(BundleVersion, version)
     row.report = {**row.report, "reclassified": changed}
     session.flush()
@@ -90,7 +93,7 @@ def reclassify_all(session: Session, cur: Current, now: datetime, progress=None)
         for key, records in by_object.items():
             kids = children_of_many(session, [r.id for r in records], cur.bundle.objects[key].children)
             for record in records:
-                changed += recompute(session, cur, record, "rules published", now, kids[record.id])
+                changed += recompute(session, cur, record, "rules published", now, kids[record.id], plan=False)
         last = batch[-1].id
         done += len(batch)
         session.flush()

@@ -23,7 +23,9 @@ from engine.errors import FieldProblem
 
 from ..bundles.workspace import Current
 from ..models import AuditEntry, ClassificationChange, Record
+from ..workflows.schedule import Change, after_change
 from . import autonumber, duplicates
+
 
 class StaleRecord(Exception):
     """The record changed since the caller read it (optimistic concurrency)."""
@@ -98,6 +100,7 @@ def save(session: Session, current: Current, actor: str | None, object_key: str,
             raise RecordInvalid([FieldProblem(k, clf.message("readonly")) for k in frozen])
     new_children = {k: values[k] for k in obj.children if creating and values.get(k)}
     old_data = dict(record.data) if record is not None else {}
+    old_owner = record.owner if record is not None else None
     merged = {**old_data, **{k: v for k, v in values.items() if k in obj.fields}}
     for key, f in obj.fields.items():  # an autonumber, once given, never changes
         if f.type == "autonumber" and key in old_data:
@@ -107,7 +110,8 @@ def save(session: Session, current: Current, actor: str | None, object_key: str,
         parent = parent or session.get(Record, record.parent_id)
         parent_typed = bundle.classifier(parent.object).coerce(raw_of(parent), problems=[])
     if creating:
-        record = Record(object=object_key, created_at=now, created_by=actor, owner=None if obj.parent else owner)
+        record = Record(object=object_key, created_at=now, created_by=actor, owner=None if obj.parent else owner,
+                        owned_since=None if obj.parent or owner is None else now)
         if parent is not None:
             record.parent_id = parent.id
         merged = clf.with_defaults(merged, now, parent_typed)
@@ -146,9 +150,19 @@ def save(session: Session, current: Current, actor: str | None, object_key: str,
         session.add(AuditEntry(record_id=record.id, object=object_key, at=now, actor=actor,
                                action="create" if creating else "update",
                                changes={k: v for k, v in changes.items() if not (creating and v[1] is None)}))
-    if obj.parent is not None:
-        recompute(session, current, session.get(Record, record.parent_id), "saved", now)
+    if obj.parent is None:
+        after_change(session, current, Change(record, record.id, "created" if creating else "saved", now, actor,
+                                              old_data, old_computed, old_owner))
+    else:  # a new or edited activity moves the parent's follow-up even when no value of the parent changed
+        _parent_changed(session, current, session.get(Record, record.parent_id), actor, now)
     return Saved(record, warnings)
+
+
+def _parent_changed(session, current, parent: Record, actor, now):
+    old = dict(parent.computed or {})
+    recompute(session, current, parent, "saved", now, plan=False)
+    after_change(session, current, Change(parent, parent.id, "saved", now, actor, dict(parent.data or {}), old,
+                                          parent.owner))
 
 
 def _add_children(session, current, actor, parent: Record, key: str, rows: list, parent_typed: dict, now):
@@ -174,19 +188,24 @@ def delete_record(session: Session, current: Current, actor: str | None, record:
                   expected_version: int | None = None):
     if expected_version is not None and record.version != expected_version:
         raise StaleRecord(record)
-    parent_id = record.parent_id
+    parent_id, record_id = record.parent_id, record.id
     session.add(AuditEntry(record_id=record.id, object=record.object, at=now, actor=actor, action="delete",
                            changes={k: [v, None] for k, v in record.data.items() if v is not None}))
     session.execute(delete(Record).where(Record.parent_id == record.id))
     session.delete(record)
     session.flush()
     if parent_id is not None:
-        recompute(session, current, session.get(Record, parent_id), "saved", now)
+        _parent_changed(session, current, session.get(Record, parent_id), actor, now)
+    else:
+        after_change(session, current, Change(None, record_id, "deleted", now, actor))
 
 
 def recompute(session: Session, current: Current, record: Record, cause: str, now: datetime,
-              children: dict[str, list[Record]] | None = None) -> bool:
+              children: dict[str, list[Record]] | None = None, plan: bool = True) -> bool:
     """Reclassify a stored record (after a child changed, a publish, or time passing); True if anything changed.
+
+    With `plan`, a change re-plans the record's workflows in this transaction;
+    bulk callers pass False and plan everything at once afterwards.
 
     Values that no longer fit their field (a field retyped by a publish) are
     kept as stored and count as empty for the computation.
@@ -212,6 +231,9 @@ def recompute(session: Session, current: Current, record: Record, cause: str, no
     session.flush()
     _history(session, record, old, computed, explain, cause, current.version, now,
              keys=[c.key for c in bundle.classifications_of(record.object)])
+    if plan and obj.parent is None:
+        after_change(session, current, Change(record, record.id, cause, now, None, dict(record.data or {}), old,
+                                              record.owner))
     return True
 
 

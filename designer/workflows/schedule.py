@@ -1,0 +1,115 @@
+"""The durable schedule: planning, moving and cancelling firings inside the caller's transaction.
+
+Every record change calls `after_change` in the transaction that writes the
+record; each registered planner (follow-ups, pools, automations,
+time-driven reclassification) then brings that record's pending firings up
+to date. Nothing here commits: the firings land with the change or not at
+all. Workers (`designer.workflows.worker`) run what falls due through the
+handler registered for its kind.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from collections.abc import Callable
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..models import Firing, Record
+
+#: planner(session, current, change): brings the record's pending firings of one subsystem up to date
+PLANNERS: list[Callable] = []
+#: bulk planner(session, current, now, progress): after a publish, plans every record of one subsystem
+BULK_PLANNERS: list[Callable] = []
+#: kind -> handler(session, current, firing, now) -> outcome text; raises Cancel to cancel with a reason
+HANDLERS: dict[str, Callable] = {}
+
+
+class Cancel(Exception):
+    """Raised by a handler: the firing no longer applies (record deleted, reassigned, rule changed)."""
+
+
+@dataclass
+class Change:
+    """What happened to a record, as planners need it."""
+
+    record: Record | None
+    record_id: int
+    #: created | saved | deleted | time | rules published | claimed | returned | assigned | reclaimed
+    cause: str
+    now: datetime
+    actor: str | None = None
+    old_data: dict = field(default_factory=dict)
+    old_computed: dict = field(default_factory=dict)
+    old_owner: str | None = None
+
+    @property
+    def created(self) -> bool:
+        return self.cause == "created"
+
+    @property
+    def deleted(self) -> bool:
+        return self.record is None
+
+
+def planner(fn):
+    PLANNERS.append(fn)
+    return fn
+
+
+def bulk_planner(fn):
+    BULK_PLANNERS.append(fn)
+    return fn
+
+
+def handler(kind: str):
+    def register(fn):
+        HANDLERS[kind] = fn
+        return fn
+    return register
+
+
+def after_change(session: Session, current, change: Change):
+    """Run every planner for one changed record (called by the record store, in its transaction)."""
+    _load_planners()
+    for plan_fn in PLANNERS:
+        plan_fn(session, current, change)
+
+
+def after_publish(session: Session, current, now: datetime, progress=None):
+    """Plan every record again under a newly published version (called by publish, in its transaction)."""
+    _load_planners()
+    for plan_fn in BULK_PLANNERS:
+        plan_fn(session, current, now, progress)
+
+
+def plan(session: Session, *, key: str, kind: str, record_id: int | None, due_at: datetime, payload: dict,
+         version: int | None) -> Firing:
+    """Make sure a pending firing with `key` exists, due at `due_at`; a fired or cancelled one is left alone."""
+    row = session.scalar(select(Firing).where(Firing.key == key))
+    if row is None:
+        row = Firing(key=key, kind=kind, record_id=record_id, due_at=due_at, payload=payload,
+                     bundle_version=version, status="pending", outcome="")
+        session.add(row)
+    elif row.status == "pending":
+        row.due_at, row.payload, row.bundle_version = due_at, payload, version
+    return row
+
+
+def cancel(session: Session, *, record_id: int, kinds: tuple[str, ...], reason: str, now: datetime,
+           keep: tuple[str, ...] = (), where=None) -> int:
+    """Cancel the record's pending firings of `kinds` (except the keys in `keep`), keeping `reason`."""
+    stmt = (update(Firing).where(Firing.record_id == record_id, Firing.status == "pending", Firing.kind.in_(kinds))
+            .values(status="cancelled", outcome=reason, finished_at=now)
+            .execution_options(synchronize_session=False))
+    if keep:
+        stmt = stmt.where(Firing.key.not_in(keep))
+    if where is not None:
+        stmt = stmt.where(where)
+    return session.execute(stmt).rowcount or 0
+
+
+def _load_planners():
+    """Import the subsystems that register planners and handlers (once; imports are cached)."""
+    from . import subsystems  # noqa: F401
