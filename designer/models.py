@@ -147,6 +147,8 @@ class Record(Base):
     previous_owner: Mapped[str | None] = mapped_column(String(150))
     #: when the current owner got the record (created, claimed or assigned): `protect` counts from here
     owned_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: when the next follow-up is due (SPEC §5; the earliest over the object's policies): 今日待跟进 and overdue lists
+    followup_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     title: Mapped[str | None] = mapped_column(String(200))
     #: field values as typed (wire format: dates ISO, money exact)
     data: Mapped[dict] = mapped_column(Json, default=dict)
@@ -167,6 +169,7 @@ class Record(Base):
         Index("ix_records_object_owner_updated", "object", "owner", "updated_at"),
         Index("ix_records_object_updated", "object", "updated_at"),
         Index("ix_records_object_pool", "object", "pool"),
+        Index("ix_records_owner_followup", "owner", "followup_due_at"),
     )
 
 

@@ -113,11 +113,15 @@ def upgrade():
     op.add_column('records', sa.Column('pool_reason', sa.Text(), nullable=True))
     op.add_column('records', sa.Column('previous_owner', sa.String(length=150), nullable=True))
     op.add_column('records', sa.Column('owned_since', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('records', sa.Column('followup_due_at', sa.DateTime(timezone=True), nullable=True))
+    op.create_index('ix_records_owner_followup', 'records', ['owner', 'followup_due_at'])
 
 
 
 def downgrade():
+    op.drop_index('ix_records_owner_followup', table_name='records')
     with op.batch_alter_table('records', schema=None) as batch_op:
+        batch_op.drop_column('followup_due_at')
         batch_op.drop_column('owned_since')
         batch_op.drop_column('previous_owner')
         batch_op.drop_column('pool_reason')
