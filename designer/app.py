@@ -28,4 +28,22 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(records_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(imports_bp)
+
+    from flask_babel import lazy_gettext as _l
+    from .workflows.inbox_views import InboxLabel, bp as inbox_bp
+    app.register_blueprint(inbox_bp)
+    navigation.add(app, "inbox.today", _l("Today"))
+    navigation.add(app, "inbox.inbox", InboxLabel())
+
+    from .workflows.pool_views import bp as pools_bp
+    app.register_blueprint(pools_bp)
+    navigation.add(app, "pools.first", _l("Public pool"))
+
+    from .dashboards.views import bp as dashboards_bp
+    app.register_blueprint(dashboards_bp)
+    navigation.add(app, "dashboards.page", _l("Dashboards"), roles=("admin", "manager"))
+
+    from .studio.views import bp as studio_bp
+    app.register_blueprint(studio_bp)
+    navigation.add(app, "studio.builder", _l("Designer"), roles=("admin",))
     return app

@@ -5,7 +5,7 @@ User mistakes end in a message and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, UTC
 from pathlib import Path
 
@@ -337,16 +337,27 @@ def user_token(username, name, database, instance):
 @click.option("--template", default="manufacturing", show_default=True, help="Template for --demo.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--worker/--no-worker", default=True, show_default=True,
+              help="Run the workflow worker in this process too (the embedded default: one process, zero setup); "
+                   "--no-worker when `tierwise worker` processes run elsewhere.")
 @_database
 @_instance
-def serve(demo, template, host, port, database, instance):
-    """Serve the web app (migrating the database first)."""
+def serve(demo, template, host, port, worker, database, instance):
+    """Serve the web app (migrating the database first), with the workflow worker beside it."""
+    import threading
+
     from waitress import serve as waitress_serve
     with _app(database, instance) as app:
         if demo:
             from .demo import install
             for line in install(app, EXAMPLES / template, DEMO_AS_OF):
                 click.echo(line)
+        if worker:
+            from .workflows.worker import run as run_worker
+            # a daemon thread: it stops with the server; on SQLite it takes the worker lease like any worker
+            threading.Thread(target=run_worker, args=(app,), kwargs={"echo": click.echo}, daemon=True,
+                             name="tierwise-worker").start()
+            click.echo("workflow worker running in this process (reminders, pools, automations)")
         click.echo(f"tierwise on http://{host}:{port}/  (Ctrl+C to stop)")
         waitress_serve(app, host=host, port=port, threads=8, ident="tierwise")
 
@@ -554,3 +565,57 @@ def export_(out, object_key, expr, fmt, username, database, instance):
                 for chunk in export.csv_chunks(rows):
                     fh.write(chunk)
     click.echo(f"exported {count} {obj.key} record(s) to {out}")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run one tick (everything due now, or up to --as-of) and exit.")
+@click.option("--as-of", "as_of", help="With --once: run everything due up to this instant (ISO 8601), as of then.")
+@click.option("--interval", default=1.0, show_default=True, type=float, help="Seconds between ticks when idle.")
+@click.option("--batch", default=200, show_default=True, type=click.IntRange(1, 10000),
+              help="Firings claimed per transaction.")
+@click.option("--engine", type=click.Choice(["auto", "procrastinate", "loop"]), default="auto", show_default=True,
+              help="PostgreSQL: procrastinate runs the workers (auto), or a plain polling loop; SQLite: the loop.")
+@_database
+@_instance
+def worker(once, as_of, interval, batch, engine, database, instance):
+    """Run the schedule: reminders, escalations, pool reclaims, automations, time-driven reclassification.
+
+    On PostgreSQL start as many as you like, on any hosts; on SQLite one runs at a time (a second waits).
+    """
+    import signal
+
+    from .clock import freeze
+    from .db import engine_of
+    from .workflows.worker import LeaseHeld, run, worker_name
+    if as_of and not once:
+        raise click.UsageError("--as-of needs --once (a long-running worker follows the real clock)")
+    when = _as_of(as_of) if as_of else None
+    if when is not None and when.tzinfo is None:
+        raise click.BadParameter(f"{as_of!r} has no UTC offset; write it like 2026-03-15T10:00:00+08:00",
+                                 param_hint="--as-of")
+    stopping = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.append(True))
+
+    def echo(message):
+        click.echo(message, err=True)
+    with _app(database, instance) as app:
+        postgres = engine_of(app).dialect.name == "postgresql"
+        if engine == "procrastinate" and not postgres:
+            raise click.UsageError("--engine procrastinate needs PostgreSQL (DATABASE_URL=postgresql://...)")
+        if postgres and engine != "loop":
+            from .workflows import procrastinate_app
+            with freeze(when) if when is not None else nullcontext():
+                counts = procrastinate_app.run(app, once=once, as_of=when, batch=batch, name=worker_name())
+        else:
+            try:
+                if when is not None:
+                    with freeze(when):
+                        counts = run(app, once=True, as_of=when, batch=batch, echo=echo)
+                else:
+                    counts = run(app, once=once, interval=interval, batch=batch, stop=lambda: bool(stopping),
+                                 echo=echo)
+            except LeaseHeld as exc:
+                raise click.ClickException(str(exc)) from None
+    if once:
+        click.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items()) if v) or "nothing due")

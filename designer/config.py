@@ -23,6 +23,18 @@ def load(app: Flask, overrides: dict | None = None):
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,
+        #: e-mail copies of notifications (designer.workflows.notify): off until SMTP_HOST is set
+        SMTP_HOST=None,
+        SMTP_PORT=25,
+        SMTP_USERNAME=None,
+        SMTP_PASSWORD=None,
+        SMTP_FROM="tierwise@localhost",
+        SMTP_STARTTLS=False,
+        #: signed webhook copies of notifications (X-Tierwise-Signature: sha256=HMAC of the body with the secret)
+        WEBHOOK_URL=None,
+        WEBHOOK_SECRET=None,
+        #: an outbox message that failed this many times is marked failed and no longer retried
+        OUTBOX_MAX_ATTEMPTS=8,
     )
     app.config.from_pyfile(str(instance / "tierwise.cfg"), silent=True)
     if os.environ.get("DATABASE_URL"):

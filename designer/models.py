@@ -189,6 +189,9 @@ class ClassificationChange(Base):
     explain: Mapped[dict] = mapped_column(Json, default=dict)
     bundle_version: Mapped[int | None] = mapped_column(Integer)
 
+    #: dashboards walk the changes of one classification after a date (designer.dashboards.queries)
+    __table_args__ = (Index("ix_classification_history_key_at", "key", "at", "record_id", "id", "old", "new"),)
+
 
 class AuditEntry(Base):
     """Who changed which fields of a record, when, from what to what."""
@@ -441,3 +444,27 @@ class WorkerLease(Base):
 
 
 __all__ += ["Firing", "Task", "Notification", "OutboxMessage", "WorkflowEvent", "WorkerLease"]
+
+
+class BundleDraft(Base):
+    """The workspace's draft bundle in the web designer (designer.studio), one row per bundle key.
+
+    `source` is always what the admin last typed, even when it does not
+    parse: a draft that fails to load must never lose their work. It is
+    compared with the published version it was started from (`base_version`)
+    to tell whether there is anything to publish.
+    """
+
+    __tablename__ = "bundle_drafts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: the workspace draft ("workspace"); one row per key
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    source: Mapped[str] = mapped_column(Text, default="")
+    #: the published version the draft was started from (None: started before anything was published)
+    base_version: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(150))
+
+
+__all__ += ["BundleDraft"]

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import calendar as workcal
 from . import schema, source
+from .durations import parse_duration
 from .errors import BundleInvalid, ExpressionError, Problem
 from .expr.codegen import Module
 from .expr.parser import parse
@@ -47,6 +48,11 @@ class FieldDef:
     def value_type(self) -> str:
         return TYPES[self.type].value_type
 
+    @property
+    def section(self) -> str | None:
+        """The heading of the form section the field is shown under (extension; None: no section)."""
+        return self.spec.get("section")
+
 
 @dataclass
 class ObjectDef:
@@ -58,6 +64,22 @@ class ObjectDef:
     children: list[str] = field(default_factory=list)
     #: formula keys in an order where each comes after what it reads
     formula_order: list[str] = field(default_factory=list)
+
+    def sections(self, keys=None) -> list[tuple[str | None, list[FieldDef]]]:
+        """The fields (those of `keys`, in field order, when given) grouped for forms and record pages.
+
+        Consecutive fields with the same `section` form one group headed by it;
+        fields without a section form groups with the heading None.
+        """
+        groups: list[tuple[str | None, list[FieldDef]]] = []
+        for f in self.fields.values():
+            if keys is not None and f.key not in keys:
+                continue
+            if groups and groups[-1][0] == f.section:
+                groups[-1][1].append(f)
+            else:
+                groups.append((f.section, [f]))
+        return groups
 
 
 @dataclass
@@ -575,17 +597,36 @@ class _Checker:
             self.report(path, f"`{who}` is not owner, manager, admins or a username")
 
     def check_pools(self):
+        keys: dict[str, int] = {}
         for i, spec in enumerate(self.get(self.data, "pool", list, [])):
             path = ("pool", i)
-            if not isinstance(spec, dict) or (obj := self._policy_object(path, spec)) is None:
+            if not isinstance(spec, dict):
+                continue
+            key = spec.get("key")
+            if isinstance(key, str):
+                if key in keys:
+                    self.report(path + ("key",), f"pool `{key}` is already defined at pool[{keys[key]}]")
+                keys.setdefault(key, i)
+            for name in ("warn_before", "protect", "reclaim_cooldown"):
+                self._duration(path + (name,), spec.get(name))
+            if "reclaim_when" not in spec:
+                for name in ("warn_before", "protect"):
+                    if name in spec:
+                        self.report(path + (name,), f"`{name}` needs `reclaim_when`: without it nothing is reclaimed")
+            if (obj := self._policy_object(path, spec)) is None:
                 continue
             if obj.parent is not None:
                 self.report(path + ("object",), f"`{obj.key}` is a child object; only top-level records have owners and pools")
             if "reclaim_when" in spec:
                 self._policy_expr(path + ("reclaim_when",), spec["reclaim_when"], obj)
 
+    def _duration(self, path, value):
+        """A duration the schema's pattern let through must also be one the engine can use."""
+        if isinstance(value, str) and re.fullmatch(r"-?[0-9]+[mhdw]", value) and parse_duration(value) is None:
+            self.report(path, f"`{value}` is too long a duration; write it in a larger unit (e.g. 2w, not 20160m)")
+
     def check_automations(self):
-        pools = {p.get("key") for p in self.get(self.data, "pool", list, []) if isinstance(p, dict)}
+        pools = {p.get("key"): p.get("object") for p in self.get(self.data, "pool", list, []) if isinstance(p, dict)}
         keys: dict[str, int] = {}
         for i, spec in enumerate(self.get(self.data, "automations", list, [])):
             path = ("automations", i)
@@ -614,6 +655,8 @@ class _Checker:
                 from croniter import croniter
                 if not croniter.is_valid(spec["cron"]):
                     self.report(path + ("cron",), f"`{spec['cron']}` is not a cron expression (minute hour day month weekday)")
+            if on == "date":
+                self._duration(path + ("offset",), spec.get("offset"))
             if "when" in spec:
                 self._policy_expr(path + ("when",), spec["when"], obj, old=(on == "changed"))
             for j, action in enumerate(self.get(spec, "do", list, [])):
@@ -641,12 +684,34 @@ class _Checker:
                         self._policy_expr(apath + (fk,), expr if isinstance(expr, str) else str(expr), obj,
                                           _accepts(f.value_type), "the value", old)
             elif kind == "assign" and isinstance(body, dict):
+                if obj.parent is not None:
+                    self.report(apath, f"`{obj.key}` is a child object; only top-level records have owners")
                 if "expr" in body:
                     self._policy_expr(apath + ("expr",), body["expr"], obj, None, "the rule", old)
+                    self._map_keys(apath, body, obj)
             elif kind == "to_pool":
                 pool = body.get("pool") if isinstance(body, dict) else body
+                mine = [k for k, o in pools.items() if o == obj.key and k]
                 if isinstance(pool, str) and pool not in pools:
                     self.report(apath, f"no pool `{pool}` in this bundle{suggest(pool, [p for p in pools if p])}")
+                elif isinstance(pool, str) and pools[pool] != obj.key:
+                    self.report(apath, f"pool `{pool}` holds `{pools[pool]}` records, not `{obj.key}`"
+                                f"{suggest(pool, mine)}")
+                elif pool is None and not mine:
+                    self.report(apath, f"`{obj.key}` has no pool to return records to; add one under `pool:`")
+            if kind == "task" and isinstance(body, dict):
+                self._duration(apath + ("due",), body.get("due"))
+
+    def _map_keys(self, apath, body, obj):
+        """`map` of a rule on a select field: every key must be one of its options (a typo never matches)."""
+        expr, mapping = body.get("expr"), body.get("map")
+        f = obj.fields.get(expr.strip()) if isinstance(expr, str) else None
+        if f is None or f.type not in ("select", "multiselect") or not isinstance(mapping, dict):
+            return
+        options = [str(o) for o in f.spec.get("options") or []]
+        for k in mapping:
+            if str(k) not in options:
+                self.report(apath + ("map", k), f"`{k}` is not an option of `{f.key}`{suggest(str(k), options)}")
 
     def _template(self, path, text, names, old):
         for m in _TEMPLATE.finditer(text):

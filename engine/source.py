@@ -1,7 +1,7 @@
 """Reading bundle text into plain data while remembering where every node stands.
 
-PyYAML composes a node graph with marks; we build the Python values ourselves
-so that (1) every value's line and column is kept under its document path,
+PyYAML (its libyaml parser when built with it) gives the events with marks;
+we compose the nodes and build the Python values ourselves so that (1) every value's line and column is kept under its document path,
 (2) scalars follow YAML 1.2's core schema (``on:`` stays a key, ``2026-03-01``
 stays text, numbers become `int` or exact `Decimal`, never float), and
 (3) hostile input (alias bombs, huge files, deep nesting, binary or
@@ -75,13 +75,9 @@ class Located:
         return Problem(file, line, col, format_path(path), message, kind, expr_col)
 
 
-class _Composer(yaml.SafeLoader):
-    """SafeLoader whose constructor we never use; we only compose nodes."""
-
-
 def _scalar(node: yaml.ScalarNode):
     text = node.value
-    if node.style is not None:  # quoted or block: always text
+    if node.style:  # quoted or block: always text (plain is None from PyYAML, "" from libyaml)
         return text
     if text in _NULL:
         return None
@@ -117,32 +113,132 @@ def _check_bytes(raw: bytes, filename: str) -> tuple[str | None, list[Problem]]:
     return text, []
 
 
-def _check_events(text: str, filename: str) -> list[Problem]:
-    """Walk the event stream (iterative, cheap) to bound depth and aliases before composing."""
-    depth = 0
-    events = 0
-    try:
-        for ev in yaml.parse(text, Loader=_Composer):
-            events += 1
-            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+#: libyaml's parser when PyYAML was built with it: some twenty times faster
+#: than the pure-Python one, which matters as the designer re-checks the whole
+#: draft on every edit.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _Open:
+    """A node being composed; a mapping also holds a key waiting for its value."""
+
+    __slots__ = ("node", "key", "closed")
+
+    def __init__(self, node, closed: bool = False):
+        self.node, self.key, self.closed = node, None, closed
+
+    def add(self, child) -> None:
+        if isinstance(self.node, yaml.SequenceNode):
+            self.node.value.append(child)
+        elif self.key is None:
+            self.key = child
+        else:
+            self.node.value.append((self.key, child))
+            self.key = None
+
+
+def _compose(text: str, filename: str, loader) -> tuple[yaml.Node | None, list[Problem]]:
+    """Parse `text` once into a node graph, bounding depth, text size and events as we go.
+
+    Does what ``yaml.compose`` does (anchors, aliases, one document only; a
+    merge key gets the merge tag) but iteratively, so no nesting can exhaust
+    the stack, and in the same pass as the limit checks. Syntax errors raise
+    `yaml.YAMLError`. Composing errors raise too, but only once the whole
+    stream has been read, so that a syntax error or a limit later in the text
+    wins, as it did when parsing and composing were two passes.
+    """
+    depth = events = documents = 0
+    root = first_document = deferred = None
+    anchors: dict = {}  # anchor -> node, open collections included
+    stack: list[_Open] = []
+    for ev in yaml.parse(text, Loader=loader):
+        events += 1
+        if events > MAX_NODES * 2:
+            return None, [Problem(filename, 1, 1, "", f"document has more than {MAX_NODES:,} values")]
+        kind = type(ev)
+        if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            depth -= 1
+            done = stack.pop()
+            done.node.end_mark = ev.end_mark
+            done.closed = True
+            node = done.node
+        elif kind is yaml.AliasEvent:
+            opened = anchors.get(ev.anchor)
+            if opened is None or not opened.closed:
+                message = (f"found undefined alias {ev.anchor!r}" if opened is None
+                           else "an alias cannot refer to the value that contains it")
+                deferred = deferred or yaml.composer.ComposerError(None, None, message, ev.start_mark)
+                continue
+            node = opened.node
+        elif kind is yaml.ScalarEvent or kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            anchor = ev.anchor
+            if anchor is not None and anchor in anchors:
+                deferred = deferred or yaml.composer.ComposerError(
+                    f"found duplicate anchor {anchor!r}; first occurrence", anchors[anchor].node.start_mark,
+                    "second occurrence", ev.start_mark)
+            if kind is yaml.ScalarEvent:
+                if len(ev.value) > MAX_SCALAR:
+                    m = ev.start_mark
+                    return None, [Problem(filename, m.line + 1, m.column + 1, "", f"a text value of "
+                                          f"{len(ev.value):,} characters; at most {MAX_SCALAR:,} are allowed")]
+                merge = ev.tag == _MERGE or (ev.tag in (None, "!") and ev.implicit[0] and ev.value == "<<")
+                node = yaml.ScalarNode(_MERGE if merge else None, ev.value, ev.start_mark, ev.end_mark,
+                                       ev.style or None)
+                if anchor is not None:
+                    anchors[anchor] = _Open(node, closed=True)
+            else:
                 depth += 1
                 if depth > MAX_DEPTH:
                     m = ev.start_mark
-                    return [Problem(filename, m.line + 1, m.column + 1, "",
-                                    f"nesting deeper than {MAX_DEPTH} levels; a bundle never needs that")]
-            elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
-            elif isinstance(ev, yaml.ScalarEvent) and len(ev.value) > MAX_SCALAR:
-                m = ev.start_mark
-                return [Problem(filename, m.line + 1, m.column + 1, "",
-                                f"a text value of {len(ev.value):,} characters; at most {MAX_SCALAR:,} are allowed")]
-            if events > MAX_NODES * 2:
-                return [Problem(filename, 1, 1, "", f"document has more than {MAX_NODES:,} values")]
+                    return None, [Problem(filename, m.line + 1, m.column + 1, "",
+                                          f"nesting deeper than {MAX_DEPTH} levels; a bundle never needs that")]
+                cls = yaml.MappingNode if kind is yaml.MappingStartEvent else yaml.SequenceNode
+                opened = _Open(cls(None, [], ev.start_mark, None))
+                stack.append(opened)
+                if anchor is not None:
+                    anchors[anchor] = opened
+                continue
+        elif kind is yaml.DocumentStartEvent:
+            documents += 1
+            anchors = {}
+            if documents == 1:
+                first_document = ev.start_mark
+            elif deferred is None:
+                deferred = yaml.composer.ComposerError("expected a single document in the stream", first_document,
+                                                       "but found another document", ev.start_mark)
+            continue
+        else:  # stream and document ends
+            continue
+        if stack:
+            stack[-1].add(node)
+        else:
+            root = node
+    if deferred is not None:
+        raise deferred
+    return root, []
+
+
+def _compose_text(text: str, filename: str) -> tuple[yaml.Node | None, list[Problem]]:
+    """Compose with libyaml when PyYAML has it; on any error ask the pure-Python parser again.
+
+    The pure parser's messages and marks are the more helpful ones ("expected
+    ',' or ']', but got '<stream end>'" at the place that is wrong, where
+    libyaml says "did not find expected ',' or ']'" a line later), and it is
+    the reference: the text it accepts and the errors it gives are the same
+    with or without libyaml. Errors are rare, so the slow path costs little.
+    """
+    if _FAST_LOADER is not None:
+        try:
+            return _compose(text, filename, _FAST_LOADER)
+        except (yaml.YAMLError, UnicodeError):
+            pass
+    try:
+        return _compose(text, filename, yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        return [_yaml_problem(exc, filename)]
-    except yaml.YAMLError as exc:  # unmarked scanner errors
-        return [Problem(filename, 1, 1, "", f"not valid YAML: {exc}")]
-    return []
+        return None, [_yaml_problem(exc, filename)]
+    except yaml.YAMLError as exc:  # unmarked reader errors
+        return None, [Problem(filename, 1, 1, "", f"not valid YAML: {exc}")]
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError, filename: str) -> Problem:
@@ -165,21 +261,15 @@ def load_text(text: str, filename: str = "<bundle>", *, json_text: bool = False)
             return None, [Problem(filename, exc.lineno, exc.colno, "", f"not valid JSON: {exc.msg}")]
         except RecursionError:
             return None, [Problem(filename, 1, 1, "", f"nesting deeper than {MAX_DEPTH} levels")]
-    problems = _check_events(text, filename)
+    root, problems = _compose_text(text, filename)
     if problems:
         return None, problems
-    try:
-        root = yaml.compose(text, Loader=_Composer)
-    except yaml.MarkedYAMLError as exc:
-        return None, [_yaml_problem(exc, filename)]
-    except yaml.YAMLError as exc:
-        return None, [Problem(filename, 1, 1, "", f"not valid YAML: {exc}")]
     located = Located(None)
     problems = []
     if root is None:
         located.places[()] = (filename, 1, 1)
         return located, [Problem(filename, 1, 1, "", "the file is empty; a bundle needs at least `bundle` and `objects`")]
-    budget = [MAX_NODES]
+    budget = [MAX_NODES, False]  # values left; deep aliases reported
     located.data = _build(root, (), filename, located, problems, budget)
     return located, problems
 
@@ -191,6 +281,13 @@ def _build(node, path, filename, located, problems, budget):
             problems.append(Problem(filename, node.start_mark.line + 1, node.start_mark.column + 1,
                                     format_path(path), f"the document expands to more than {MAX_NODES:,} values "
                                     "(too many aliases?)"))
+        return None
+    if len(path) > MAX_DEPTH:  # only reachable through aliases: the parser bounds the written nesting
+        if not budget[1]:
+            budget[1] = True
+            problems.append(Problem(filename, node.start_mark.line + 1, node.start_mark.column + 1,
+                                    format_path(path[:MAX_DEPTH]),
+                                    f"aliases nest values deeper than {MAX_DEPTH} levels; a bundle never needs that"))
         return None
     located.places.setdefault(path, (filename, node.start_mark.line + 1, node.start_mark.column + 1))
     if isinstance(node, yaml.ScalarNode):

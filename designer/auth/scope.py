@@ -1,7 +1,8 @@
 """Which records a user may see, as a query condition (issue: runtime, item 5).
 
-Reps see their own records and pooled ones; managers those of their team and
-of the people who report to them; admins all. Enforced in the query itself,
+Reps see their own records and the pooled ones of the pools they are members
+of (SPEC §6 `members`); managers those of their team and of the people who
+report to them; admins all. Enforced in the query itself,
 for pages and API alike: a record outside the scope is simply not found (404).
 """
 from __future__ import annotations
@@ -30,12 +31,26 @@ def owners_visible_to(session: Session, user: User) -> list[str] | None:
     return sorted(names)
 
 
+def pools_visible_to(session: Session, user: User) -> list[str] | None:
+    """Keys of the pools whose records `user` may see and claim; None means every pool."""
+    if user.role == "admin":
+        return None
+    from ..bundles.workspace import NoBundle, current
+    from ..workflows.pools import pools_open_to
+    try:
+        bundle = current(session).bundle
+    except NoBundle:
+        return None
+    return pools_open_to(session, bundle, user)
+
+
 def visible(stmt, session: Session, user: User, *, pooled: bool = False):
     """`stmt` (selecting Record) limited to the records `user` may list: their scope's own records, or with
-    `pooled` the records in public pools. (A pooled record is open to everyone by its URL too; lists keep
-    the two apart so that each is one index walk: owner and newest first.)"""
+    `pooled` the records in the public pools they are a member of. (A pooled record is open to its pool's
+    members by its URL too; lists keep the two apart so that each is one index walk: owner and newest first.)"""
     if pooled:
-        return stmt.where(Record.pool.is_not(None))
+        keys = pools_visible_to(session, user)
+        return stmt.where(Record.pool.is_not(None) if keys is None else Record.pool.in_(keys))
     owners = owners_visible_to(session, user)
     if owners is None:
         return stmt
@@ -50,4 +65,9 @@ def can_see(session: Session, user: User, record: Record) -> bool:
         if record is None:
             return False
     owners = owners_visible_to(session, user)
-    return owners is None or record.pool is not None or record.owner in owners
+    if owners is None or record.owner in owners:
+        return True
+    if record.pool is None:
+        return False
+    keys = pools_visible_to(session, user)
+    return keys is None or record.pool in keys

@@ -30,28 +30,37 @@ def value_expr(dialect: str, key: str, numeric: bool = False, column: str = "com
 
 
 def _name(obj: str, key: str) -> str:
-    name = f"{PREFIX}{obj}_{key}"
+    # `_o`: the index ends with the owner (a scoped count is answered from the index alone); the suffix makes
+    # publishing replace the indexes of older versions, which lacked it
+    name = f"{PREFIX}{obj}_{key}_o"
     if len(name) > 60:
-        name = PREFIX + hashlib.sha1(f"{obj}.{key}".encode()).hexdigest()[:20]
+        name = PREFIX + hashlib.sha1(f"{obj}.{key}.o".encode()).hexdigest()[:20]
     return name
 
 
 def sync(session: Session, bundle):
-    """Create the indexes the bundle's classifications need and drop those no classification needs any more."""
+    """Create the indexes the bundle needs and drop those nothing needs any more.
+
+    Besides one per classification, the dashboards' field indexes (the funnel's
+    select field, the activities' time) share the prefix, so they are kept,
+    made and dropped here too.
+    """
+    from ..dashboards import indexes as dashboard_indexes
     dialect = session.get_bind().dialect.name
     wanted = {}
     for c in bundle.classifications:
         if bundle.objects[c.object].parent is None and c.hit != "collect":
-            wanted[_name(c.object, c.key)] = (c.object, c.key, c.type == "number")
+            expr = value_sql(dialect, c.key, c.type == "number", table="")  # index expressions name no table
+            wanted[_name(c.object, c.key)] = (f'CREATE INDEX IF NOT EXISTS "{_name(c.object, c.key)}" ON records '
+                                              f"({expr}, updated_at, owner) WHERE object = '{c.object}'")
+    for name, (obj, key) in dashboard_indexes.wanted(bundle).items():
+        wanted[name] = dashboard_indexes.statement(dialect, name, obj, key)
     present = existing(session, dialect)
     for name in present - set(wanted):
         session.execute(text(f'DROP INDEX IF EXISTS "{name}"'))
-    for name, (obj, key, numeric) in wanted.items():
-        if name in present:
-            continue
-        expr = value_sql(dialect, key, numeric, table="")  # index expressions name no table
-        session.execute(text(f'CREATE INDEX IF NOT EXISTS "{name}" ON records ({expr}, updated_at) '
-                             f"WHERE object = '{obj}'"))
+    for name, statement in wanted.items():
+        if name not in present:
+            session.execute(text(statement))
 
 
 def existing(session: Session, dialect: str) -> set[str]:

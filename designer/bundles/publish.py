@@ -2,26 +2,21 @@
 
 A publish never deletes data: values of removed or retyped fields stay in
 the records; the report says what changed so the admin sees it. Every record
-is then reclassified, with history cause `rules published`.
+is then reclassified in the database (`bulk.reclassify`), with history cause
+`rules published`; the report says which objects fell back to Python and why.
 """
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import Bundle, load_bundle_text
 
-from ..models import BundleVersion, Record
-from ..records.store import children_of_many, recompute
+from ..models import BundleVersion
 from ..workflows.schedule import after_publish
-from . import indexes
+from . import bulk, indexes
 from .workspace import Current, NoBundle, current
-
-#: Records reclassified per batch; bounds memory whatever the workspace's size.
-BATCH = 500
-
 
 def diff(old: Bundle | None, new: Bundle) -> dict:
     """What a publish changes in the data model: fields added, removed, retyped; classifications added, removed."""
@@ -54,7 +49,7 @@ def publish(session: Session, source: str, filename: str, *, actor: str | None, 
     """Check `source`, store it as the newest version, index it and reclassify every record.
 
     Raises engine.BundleInvalid (nothing stored) when the bundle has problems.
-    `progress(done, total)` is called after each batch.
+    `progress(done, total)` is called after each chunk of records reclassified.
     """
     bundle = load_bundle_text(source, filename)
     try:
@@ -68,36 +63,10 @@ def publish(session: Session, source: str, filename: str, *, actor: str | None, 
     indexes.sync(session, bundle)
     version = row.id
     cur = Current(version, bundle)
-    changed = reclassify_all(session, cur, now, progress=progress)
+    outcome = bulk.reclassify(session, cur, now, progress=progress)
     after_publish(session, cur, now)
     row = session.get(BundleVersion, version)
-    row.report = {**row.report, "reclassified": changed}
+    row.report = {**row.report, "reclassified": outcome["reclassified"], "reclassified_in_sql": outcome["sql"],
+                  "reclassified_in_python": [f"{k}: {why}" for k, why in outcome["python"].items()]}
     session.flush()
     return row
-
-
-def reclassify_all(session: Session, cur: Current, now: datetime, progress=None) -> int:
-    """Reclassify every top-level record (children first through their parents), in batches by id."""
-    tops = [k for k, o in cur.bundle.objects.items() if o.parent is None]
-    total = session.scalar(select(func.count()).select_from(Record).where(Record.object.in_(tops))) or 0
-    done = changed = 0
-    last = 0
-    while True:
-        batch = session.scalars(select(Record).where(Record.object.in_(tops), Record.id > last)
-                                .order_by(Record.id).limit(BATCH)).all()
-        if not batch:
-            break
-        by_object: dict[str, list[Record]] = {}
-        for record in batch:
-            by_object.setdefault(record.object, []).append(record)
-        for key, records in by_object.items():
-            kids = children_of_many(session, [r.id for r in records], cur.bundle.objects[key].children)
-            for record in records:
-                changed += recompute(session, cur, record, "rules published", now, kids[record.id], plan=False)
-        last = batch[-1].id
-        done += len(batch)
-        session.flush()
-        session.expunge_all()
-        if progress:
-            progress(done, total)
-    return changed

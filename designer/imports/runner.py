@@ -24,11 +24,12 @@ from sqlalchemy.orm import Session
 from ..bundles.workspace import current
 from ..clock import now
 from ..models import ImportJob, ImportProblem, User
+from .batch import save_many
 from .jobs import JobBusy, tables
 from .rows import Outcome, Rows
 from .sheets import checksum
 
-#: rows per committed batch (partial mode) and between clean-ups of the session (all-or-nothing)
+#: rows per committed batch (partial mode), per batched save and between clean-ups of the session
 BATCH = 500
 _KIND = {"failed": "error", "skipped": "skipped", "imported": "warning", "updated": "warning"}
 _COUNT = {"failed": "errors", "skipped": "skipped", "imported": "imported", "updated": "updated"}
@@ -122,8 +123,7 @@ def _partial(factory, job: ImportJob, plan: list, batch: int, progress):
             with factory() as s:
                 _begin(s)
                 problems = []
-                for number, cells in chunk:
-                    outcome = rows.save(s, cells, now())
+                for (number, _cells), outcome in zip(chunk, save_many(rows, s, chunk, now())):
                     counts[_COUNT[outcome.kind]] += 1
                     done += 1
                     problems += _problems(job.id, stage, number, outcome)
@@ -143,16 +143,17 @@ def _all_or_nothing(factory, job: ImportJob, plan: list, batch: int, progress):
         _begin(s)
         sqlite = s.get_bind().dialect.name == "sqlite"
         for stage, table, rows in plan:
-            for number, cells in table.rows():
-                outcome = rows.save(s, cells, now())
-                counts[_COUNT[outcome.kind]] += 1
-                done += 1
-                problems += _problems(job.id, stage, number, outcome)
-                progress(done, job.total)
-                if done % batch == 0:
-                    s.expunge_all()  # every row so far is flushed: keep the session's memory bounded
-                    if not sqlite:  # SQLite has one writer, this transaction: its progress stays in memory
-                        _set(factory, job.id, done=done, heartbeat_at=now())
+            pending = table.rows()
+            while chunk := list(islice(pending, batch)):
+                for (number, _cells), outcome in zip(chunk, save_many(rows, s, chunk, now())):
+                    counts[_COUNT[outcome.kind]] += 1
+                    done += 1
+                    problems += _problems(job.id, stage, number, outcome)
+                    progress(done, job.total)
+                s.flush()
+                s.expunge_all()  # every row so far is flushed: keep the session's memory bounded
+                if not sqlite:  # SQLite has one writer, this transaction: its progress stays in memory
+                    _set(factory, job.id, done=done, heartbeat_at=now())
         if not counts["errors"]:
             s.add_all(problems)
             s.execute(update(ImportJob).where(ImportJob.id == job.id).values(

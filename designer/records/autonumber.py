@@ -19,28 +19,53 @@ _TOKEN = re.compile(r"\{(yyyy|yy|mm|dd|seq(?::(\d{1,2}))?)\}")
 
 def assign(session: Session, bundle, obj, stored: dict, now: datetime) -> dict:
     out = {}
-    local = now.astimezone(bundle.tz)
     for key, f in obj.fields.items():
         if f.type != "autonumber" or stored.get(key) is not None:
             continue
-        fmt = f.spec.get("format") or "{seq:6}"
-        parts = {"yyyy": f"{local.year:04d}", "yy": f"{local.year % 100:02d}", "mm": f"{local.month:02d}",
-                 "dd": f"{local.day:02d}"}
-        period = "".join(parts[t] for t in ("yyyy", "yy", "mm", "dd") if "{" + t + "}" in fmt) or "-"
-        seq = next_value(session, obj.key, key, period)
-
-        def fill(m, seq=seq, parts=parts):
-            token = m.group(1)
-            if token.startswith("seq"):
-                return str(seq).zfill(int(m.group(2) or 1))
-            return parts[token]
-        out[key] = _TOKEN.sub(fill, fmt)
+        fmt, parts, period = _format(bundle, f, now)
+        out[key] = _fill(fmt, parts, next_value(session, obj.key, key, period))
     return out
 
 
-def next_value(session: Session, object_key: str, field: str, period: str) -> int:
+def assign_many(session: Session, bundle, obj, stored: list[dict], now: datetime) -> list[dict]:
+    """`assign` for many new records in order, each field's counter bumped once for the whole batch."""
+    out: list[dict] = [{} for _ in stored]
+    for key, f in obj.fields.items():
+        if f.type != "autonumber":
+            continue
+        wanting = [i for i, data in enumerate(stored) if data.get(key) is None]
+        if not wanting:
+            continue
+        fmt, parts, period = _format(bundle, f, now)
+        last = next_value(session, obj.key, key, period, step=len(wanting))
+        for seq, i in enumerate(wanting, start=last - len(wanting) + 1):
+            out[i][key] = _fill(fmt, parts, seq)
+    return out
+
+
+def _format(bundle, f, now: datetime) -> tuple[str, dict, str]:
+    """(format, date parts, counter period) of an autonumber field at `now` on the bundle's clock."""
+    fmt = f.spec.get("format") or "{seq:6}"
+    local = now.astimezone(bundle.tz)
+    parts = {"yyyy": f"{local.year:04d}", "yy": f"{local.year % 100:02d}", "mm": f"{local.month:02d}",
+             "dd": f"{local.day:02d}"}
+    period = "".join(parts[t] for t in ("yyyy", "yy", "mm", "dd") if "{" + t + "}" in fmt) or "-"
+    return fmt, parts, period
+
+
+def _fill(fmt: str, parts: dict, seq: int) -> str:
+    def token(m):
+        name = m.group(1)
+        if name.startswith("seq"):
+            return str(seq).zfill(int(m.group(2) or 1))
+        return parts[name]
+    return _TOKEN.sub(token, fmt)
+
+
+def next_value(session: Session, object_key: str, field: str, period: str, step: int = 1) -> int:
+    """The counter bumped by `step` (numbers value-step+1 … value are the caller's)."""
     stmt = (update(Counter).where(Counter.object == object_key, Counter.field == field, Counter.period == period)
-            .values(value=Counter.value + 1).returning(Counter.value))
+            .values(value=Counter.value + step).returning(Counter.value))
     value = session.execute(stmt).scalar()
     if value is None:
         dialect = session.get_bind().dialect.name

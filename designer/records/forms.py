@@ -98,6 +98,13 @@ def typed_fields(obj) -> list[str]:
             if f.formula is None and f.type in BUILDERS and f.spec.get("readonly") is not True]
 
 
+def form_sections(obj, form) -> list[tuple[str | None, list[str]]]:
+    """The keys an entry form shows (typed, plus autonumber and read-only values), grouped by `section`."""
+    shown = {k for k, f in obj.fields.items()
+             if k in form._fields or f.type == "autonumber" or f.spec.get("readonly") is True}
+    return [(heading, [f.key for f in fields]) for heading, fields in obj.sections(shown)]
+
+
 def form_values(form, obj) -> dict:
     """What was typed, field key -> raw value (the engine parses and normalises)."""
     out = {}

@@ -151,8 +151,11 @@ def save(session: Session, current: Current, actor: str | None, object_key: str,
                                action="create" if creating else "update",
                                changes={k: v for k, v in changes.items() if not (creating and v[1] is None)}))
     if obj.parent is None:
-        after_change(session, current, Change(record, record.id, "created" if creating else "saved", now, actor,
-                                              old_data, old_computed, old_owner))
+        change = Change(record, record.id, "created" if creating else "saved", now, actor, old_data, old_computed,
+                        old_owner)
+        ident = {"id": str(record.id)}
+        change.remember({**typed, **ident}, {**result.record_with_values(), **ident})
+        after_change(session, current, change)
     else:  # a new or edited activity moves the parent's follow-up even when no value of the parent changed
         _parent_changed(session, current, session.get(Record, record.parent_id), actor, now)
     return Saved(record, warnings)

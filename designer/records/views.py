@@ -17,11 +17,12 @@ from ..clock import now
 from ..models import AuditEntry, ClassificationChange, Record, User
 from . import listing
 from .duplicates import DuplicateFound
-from .forms import form_class, form_data, form_values
+from .forms import form_class, form_data, form_sections, form_values
 from .store import StaleRecord, children_of, save
 
 bp = Blueprint("records", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/records")
+bp.add_app_template_global(form_sections)
 
 
 @bp.app_context_processor
@@ -174,7 +175,9 @@ def show(record_id: int):
                         .order_by(ClassificationChange.at.desc(), ClassificationChange.id.desc()).limit(50)).all()
     audit = s.scalars(select(AuditEntry).where(AuditEntry.record_id == record.id)
                       .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(50)).all()
+    from ..workflows.pool_views import record_panel
     return render_template("record.html", obj=obj, record=record, bundle=cur.bundle, children=children,
+                           workflow=record_panel(s, cur, record, current_db_user()),
                            child_forms=child_forms, why=describe(clf, record.explain or {}), history=history,
                            audit=audit, classifications=cur.bundle.classifications_of(obj.key),
                            child_errors=request.args.get("child_error"))

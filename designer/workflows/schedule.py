@@ -20,7 +20,8 @@ from ..models import Firing, Record
 
 #: planner(session, current, change): brings the record's pending firings of one subsystem up to date
 PLANNERS: list[Callable] = []
-#: bulk planner(session, current, now, progress): after a publish, plans every record of one subsystem
+#: bulk planner(session, current, now, progress, ids=None): after a publish plans every record of one
+#: subsystem; with `ids` only those records (a batched import)
 BULK_PLANNERS: list[Callable] = []
 #: kind -> handler(session, current, firing, now) -> outcome text; raises Cancel to cancel with a reason
 HANDLERS: dict[str, Callable] = {}
@@ -43,6 +44,45 @@ class Change:
     old_data: dict = field(default_factory=dict)
     old_computed: dict = field(default_factory=dict)
     old_owner: str | None = None
+    #: the record as expressions see it, computed once for all planners (see `typed` and `values`)
+    memo: dict = field(default_factory=dict, repr=False)
+
+    def typed(self, session: Session, current) -> dict:
+        """The record's typed values with its children (coerced once, shared by every planner)."""
+        return self._memoized("typed", session, current)
+
+    def values(self, session: Session, current) -> dict:
+        """`typed` plus formulas and classifications as of `now`."""
+        return self._memoized("values", session, current)
+
+    def remember(self, typed: dict, values: dict):
+        """Values the caller already has (the save pipeline validated the record with its children)."""
+        state = self._state()
+        self.memo.update(typed=(state, typed), values=(state, values))
+
+    def _state(self):
+        r = self.record  # an action (`set`, `assign`, `to_pool`) that changes the record makes the memo stale
+        return id(r.data), id(r.computed), r.owner, r.pool, r.version
+
+    def _memoized(self, what: str, session: Session, current):
+        state = self._state()
+        hit = self.memo.get(what)
+        if hit is not None and hit[0] == state:
+            return hit[1]
+        from ..records.store import children_of, raw_of
+        clf = current.bundle.classifier(self.record.object)
+        typed_hit = self.memo.get("typed")
+        if typed_hit is not None and typed_hit[0] == state:
+            typed = typed_hit[1]
+        else:
+            children = children_of(session, self.record, current.bundle.objects[self.record.object].children)
+            typed = clf.coerce(raw_of(self.record, children), problems=[])
+            self.memo["typed"] = (state, typed)
+        if what == "typed":
+            return typed
+        values = clf.classify(typed, self.now).record_with_values()
+        self.memo["values"] = (state, values)
+        return values
 
     @property
     def created(self) -> bool:
@@ -53,9 +93,13 @@ class Change:
         return self.record is None
 
 
-def planner(fn):
-    PLANNERS.append(fn)
-    return fn
+def planner(fn=None, *, first: bool = False):
+    """Register a per-record planner; `first` ones run before the others (automations: what their actions
+    change — owner, values — is what the follow-up, pool and time planners must see)."""
+    def register(fn):
+        PLANNERS.insert(0, fn) if first else PLANNERS.append(fn)
+        return fn
+    return register(fn) if fn is not None else register
 
 
 def bulk_planner(fn):
@@ -82,6 +126,14 @@ def after_publish(session: Session, current, now: datetime, progress=None):
     _load_planners()
     for plan_fn in BULK_PLANNERS:
         plan_fn(session, current, now, progress)
+
+
+def after_bulk_insert(session: Session, current, ids: list[int], now: datetime):
+    """Plan the new records `ids` at once (a batched import, in its transaction): each bulk planner restricted
+    to them, as after a publish but without its workspace-wide clean-ups."""
+    _load_planners()
+    for plan_fn in BULK_PLANNERS:
+        plan_fn(session, current, now, None, ids=ids)
 
 
 def plan(session: Session, *, key: str, kind: str, record_id: int | None, due_at: datetime, payload: dict,

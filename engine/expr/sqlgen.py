@@ -39,7 +39,8 @@ class Unsupported(Exception):
 class Layout:
     """How the stored records look: a table alias and, per name, the JSON column or real column holding it."""
 
-    #: name -> (kind, where): kind is 'json' (where = JSON column) or 'column' (where = SQL column name)
+    #: name -> (kind, where): kind is 'json' (where = JSON column), 'column' (where = SQL column name) or
+    #: 'sql' (where = an SQL expression of the name's type, `{a}` standing for the table alias)
     names: dict
     #: child object key -> Layout of its rows (alias `ch`)
     children: dict = field(default_factory=dict)
@@ -50,7 +51,9 @@ class Layout:
 class SqlCompiler:
     """One expression to one SQL condition or value with bound parameters."""
 
-    def __init__(self, checked: Checked, dialect: str, layout: Layout, module, *, today: date, now: datetime, tz):
+    def __init__(self, checked: Checked, dialect: str, layout: Layout, module, *, today: date, now: datetime, tz,
+                 params: dict | None = None):
+        """`params` may be shared by several compilers whose SQL goes into one statement (names stay unique)."""
         self.checked = checked
         self.pg = dialect == "postgresql"
         self.layout = layout
@@ -58,7 +61,7 @@ class SqlCompiler:
         self.today = today
         self.now = now
         self.tz = tz
-        self.params: dict = {}
+        self.params: dict = {} if params is None else params
 
     # -- entry ---------------------------------------------------------------
     def condition(self) -> tuple[str, dict]:
@@ -146,6 +149,8 @@ class SqlCompiler:
         kind, column = where
         if kind == "column":
             return f"{layout.alias}.{column}"
+        if kind == "sql":
+            return column.format(a=layout.alias)
         _check_key(name)
         if self.pg:
             if type_.startswith("list:"):
@@ -262,6 +267,16 @@ class SqlCompiler:
             return f"CAST(strftime('{ {'year': '%Y', 'month': '%m', 'day': '%d'}[name] }', {d}) AS INTEGER)"
         if name == "abs":
             return f"ABS({sql[0]})"
+        if name == "round":  # half away from zero on both; a whole result is an integer, as in Python
+            digits = 0 if len(args) == 1 else self.constant(args[1]) if not self.reads_record(args[1]) else None
+            if digits is None or int(digits) != digits:
+                raise Unsupported(node.col, "round() to a number of digits read from the record")
+            digits = int(digits)
+            if self.pg:
+                return f"ROUND(CAST({sql[0]} AS numeric), {digits})"
+            if digits < 0:
+                raise Unsupported(node.col, "round() to tens or more on SQLite")
+            return f"CAST(ROUND({sql[0]}) AS INTEGER)" if digits == 0 else f"ROUND({sql[0]}, {digits})"
         if name in ("lower", "upper"):
             return f"{name.upper()}({sql[0]})"
         if name == "len" and types[0] == TEXT:

@@ -34,7 +34,9 @@ def upgrade():
     if bind.dialect.name == "postgresql":
         nested = bind.begin_nested()
         try:
-            bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            # in `public`, not the first schema of the search path: an extension inside a workspace's own
+            # schema would vanish (with every other schema's trigram index) when that schema is dropped
+            bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
             schema = bind.exec_driver_sql(
                 "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_trgm'").scalar()
             bind.exec_driver_sql(f'CREATE INDEX ix_records_title_trgm ON records USING gin (title "{schema}".gin_trgm_ops)')

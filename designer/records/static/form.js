@@ -27,6 +27,10 @@
       div.hidden = hidden;
       div.classList.toggle("required", state.required.indexOf(key) >= 0);
     });
+    // A section whose every field is hidden goes too, heading and all.
+    form.querySelectorAll("fieldset.form-section").forEach(function (set) {
+      set.hidden = !set.querySelector(".field:not([hidden])");
+    });
   }
 
   function watch(form) {

@@ -1,0 +1,682 @@
+"""Reclassifying every record in the database: set-based SQL instead of a loop in Python (issue #6).
+
+A publish recomputes the formulas, classifications and explanations of every
+top-level record. Reading a million customers and five million children
+into Python to do that takes hours; the database can do it in a few passes.
+
+`compile_object` turns one object's formulas and rules (through
+`engine.expr.sqlgen`) into one SELECT giving, per record, the new `computed`
+and `explain` JSON exactly as `engine.classify.Result` makes them:
+
+- level 0 reads the records and LEFT JOINs their children's aggregates,
+  grouped by parent in one pass over the children (an aggregate whose
+  `where` reads `parent.` stays a correlated sub-query). The input fields
+  the expressions read are taken out of the JSON once per row (`extract`);
+- each further level adds the formulas, then rule hits and classification
+  values, whose inputs the levels below hold, in dependency order. Levels
+  are fenced with ``OFFSET 0`` so that neither SQLite nor PostgreSQL inlines
+  a level into the next: every value is computed once per row however often
+  the explanation reads it;
+- the last level builds the JSON: which rule held (its index, label, text)
+  and the values its condition read, the same structure as
+  `Result.explain()`, so record pages, history and exports read it as
+  before (tests/test_bulk_reclassify.py compares both paths record by
+  record). PostgreSQL builds jsonb; SQLite writes the JSON text with
+  printf(), which is several times faster than its json_object().
+
+`reclassify` runs it in chunks of ids into a temporary table, writes a
+history row per changed classification with one ``INSERT ... SELECT`` per
+classification, then updates the records with one ``UPDATE ... FROM``. An
+object that SQL cannot express (see sqlgen's `Unsupported`), or whose SQL
+the database refuses, is reclassified by the Python path instead, and the
+publish report says which and why. Stored input values that no longer fit
+their field (after a retype, or a select option removed) read as empty, as
+`coerce` makes them.
+
+Known differences from the Python evaluator: on SQLite (which has no exact
+decimals) `avg()` and division are floating point, so a value on a rounding
+boundary may round the other way (`sum()` of money is exact: it adds whole
+cents); a stored multiselect list holding an option that was removed since
+is read as it is, where `coerce` empties the whole list.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from engine import codecs
+from engine.bundle import SYSTEM_ATTRIBUTES
+from engine.expr import ast
+from engine.expr.scope import BOOL, DATETIME, NUMBER, TEXT
+from engine.expr.sqlgen import Layout, SqlCompiler, Unsupported
+from engine.fields import option_index
+
+from ..models import Record, UtcDateTime
+from ..records.store import children_of_many, recompute
+from .workspace import Current
+
+#: Top-level records per SQL chunk: bounds the temporary table and paces `progress`.
+CHUNK = 50_000
+#: Records per batch on the Python path.
+BATCH = 500
+#: The temporary table a chunk's new values go through.
+TEMP = "tw_bulk"
+CAUSE = "rules published"
+#: A range of ids: the `where` of `compile_object` for chunked runs.
+RANGE = "{col} > :lo AND {col} <= :hi"
+_PAIRS = 40  # JSON object pairs per SQL call (SQLite allows 127 arguments, PostgreSQL 100)
+
+
+@dataclass
+class ObjectSql:
+    """One object's SELECT of (id, computed[, explain]) for the records its `where` keeps."""
+
+    object: str
+    sql: str
+    params: dict
+    #: classification keys, for history rows
+    keys: list = field(default_factory=list)
+
+
+# -- compiling -----------------------------------------------------------------------------------
+
+
+class _Compiler(SqlCompiler):
+    """sqlgen's compiler, reading the aggregates grouped at level 0 as columns of the row."""
+
+    def __init__(self, checked, builder: _Builder, layout: Layout):
+        b = builder
+        super().__init__(checked, b.dialect, layout, b.bundle.module, today=b.today, now=b.now, tz=b.bundle.tz,
+                         params=b.params)
+        self.grouped = b.grouped
+
+    def aggregate(self, node, layout: Layout) -> str:
+        column = self.grouped.get(ast.unparse(node)) if layout.alias == "t" else None
+        return column if column is not None else super().aggregate(node, layout)
+
+
+class _Builder:
+    """Builds the SELECT of one top-level object; every piece shares one parameter dict."""
+
+    def __init__(self, bundle, dialect: str, now: datetime):
+        self.bundle = bundle
+        self.dialect = dialect
+        self.pg = dialect == "postgresql"
+        local = now.astimezone(bundle.tz)
+        self.today, self.now = local.date(), local
+        self.params: dict = {}
+        self._texts: dict = {}
+        #: aggregate text -> SQL reading its grouped column
+        self.grouped: dict = {}
+        #: names the object's expressions mention: the input fields worth extracting once per row
+        self.mentioned: set = set()
+
+    # -- literals and JSON ---------------------------------------------------
+    def text_param(self, value: str) -> str:
+        name = self._texts.get(value)
+        if name is None:
+            name = self._texts[value] = f"t{len(self._texts)}"
+            self.params[name] = value
+        return f"CAST(:{name} AS text)" if self.pg else f":{name}"
+
+    def lit(self, value) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return ("TRUE" if value else "FALSE") if self.pg else str(int(value))
+        if isinstance(value, (int, Decimal)):
+            return format(Decimal(value), "f")
+        if isinstance(value, str):
+            return self.text_param(value)
+        raise Unsupported(0, f"a value of type {type(value).__name__}")
+
+    def json_lit(self, value) -> str:
+        """A constant JSON value: jsonb on PostgreSQL, its JSON text on SQLite."""
+        p = self.text_param(codecs.dumps(value))
+        return f"CAST({p} AS jsonb)" if self.pg else p
+
+    def jconst(self, value) -> str:
+        """A constant as a value inside a JSON object being built."""
+        return self.lit(value) if self.pg else self.text_param(codecs.dumps(value))
+
+    def json_bool(self, value: bool) -> str:
+        return ("TRUE" if value else "FALSE") if self.pg else f"'{'true' if value else 'false'}'"
+
+    # JSON is built with jsonb functions on PostgreSQL. On SQLite json_object() escapes every constant
+    # label again on every row; there the JSON is written as text by printf(), each value already JSON
+    # text (json_of), which is several times faster.
+    def obj(self, pairs: list[tuple[str, str]]) -> str:
+        """A JSON object of (name, JSON value) pairs."""
+        if self.pg:
+            if not pairs:
+                return "CAST('{}' AS jsonb)"
+            keys = [f"'{k}'" if _plain_key(k) else self.text_param(k) for k, _ in pairs]
+            items = [f"{key}, {v}" for key, (_, v) in zip(keys, pairs)]
+            parts = [f"jsonb_build_object({', '.join(items[i:i + _PAIRS])})" for i in range(0, len(items), _PAIRS)]
+            return parts[0] if len(parts) == 1 else "(" + " || ".join(parts) + ")"
+        pieces = []
+        for k, v in pairs:
+            if _plain_key(k):
+                pieces.append((f'"{k}":%s', [v]))
+            else:
+                pieces.append(("%s:%s", [self.text_param(codecs.dumps(k)), v]))
+        return self._printf("{", pieces, "}")
+
+    def arr(self, items: list[str]) -> str:
+        """A JSON array of JSON values."""
+        if self.pg:
+            return f"jsonb_build_array({', '.join(items)})"
+        return self._printf("[", [("%s", [v]) for v in items], "]")
+
+    def _printf(self, start: str, pieces: list[tuple[str, list[str]]], end: str) -> str:
+        """SQLite: start + pieces joined by commas + end, one printf() per _PAIRS pieces."""
+        if not pieces:
+            return f"'{start}{end}'"
+        calls = []
+        for i in range(0, len(pieces), _PAIRS):
+            chunk = pieces[i:i + _PAIRS]
+            fmt = ",".join(f for f, _ in chunk)
+            calls.append(f"printf('{fmt}', {', '.join(a for _, args in chunk for a in args)})")
+        return f"('{start}' || " + " || ',' || ".join(calls) + f" || '{end}')"
+
+    def kept(self, items: list[tuple[str, str]]) -> str:
+        """A JSON array of the items (JSON) whose condition holds, in order."""
+        if not items:
+            return self.arr([])
+        if self.pg:
+            array = self.arr([f"CASE WHEN {cond} THEN {item} END" for cond, item in items])
+            return f"jsonb_path_query_array({array}, '$[*] ? (@ != null)')"
+        return self.joined(items)
+
+    def joined(self, items: list[tuple[str, str]]) -> str:
+        """The text of a JSON array of the items (JSON texts) whose condition holds: '[a,c]' (or '[]')."""
+        parts = " || ".join(f"COALESCE(',' || CASE WHEN {cond} THEN {item} END, '')" for cond, item in items)
+        return f"('[' || substr({parts}, 2) || ']')"
+
+    def json_of(self, sql: str, type_: str) -> str:
+        """A SQL value as the JSON value `codecs.to_json` makes of the engine's value."""
+        if self.pg:
+            if type_ == DATETIME:  # ISO 8601 in UTC, microseconds only when there are some, as Python writes it
+                return (f"(to_char(({sql}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+                        f"date_trunc('second', {sql}) = ({sql}) THEN '' ELSE to_char(({sql}) AT TIME ZONE 'UTC', "
+                        f"'.US') END || '+00:00')")
+            if type_ == NUMBER:  # 600000.60 -> 600000.6, as Python's normalised decimals are written
+                return f"trim_scale(CAST({sql} AS numeric))"
+            return sql
+        if type_ == BOOL:
+            return f"(CASE WHEN ({sql}) IS NULL THEN 'null' WHEN ({sql}) THEN 'true' ELSE 'false' END)"
+        if type_.startswith("list:"):
+            return f"COALESCE({sql}, 'null')"
+        return f"json_quote({sql})"
+
+    # -- where names live ------------------------------------------------------
+    def field_sql(self, key: str, type_: str) -> str:
+        """A stored input value, or NULL when it does not fit the field's type (as `coerce` makes it empty)."""
+        if self.pg:
+            raw, txt = f"{{a}}.data -> '{key}'", f"({{a}}.data ->> '{key}')"
+            guard = {NUMBER: (f"jsonb_typeof({raw}) = 'number'", f"CAST({txt} AS numeric)"),
+                     BOOL: (f"jsonb_typeof({raw}) = 'boolean'", f"CAST({txt} AS boolean)"),
+                     "date": (f"{txt} ~ '^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]$'", f"CAST({txt} AS date)"),
+                     DATETIME: (f"{txt} ~ '^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T'", f"CAST({txt} AS timestamptz)")}
+            if type_ in guard:
+                cond, value = guard[type_]
+                return f"(CASE WHEN {cond} THEN {value} END)"
+            if type_.startswith("list:"):
+                return f"(CASE WHEN jsonb_typeof({raw}) = 'array' THEN {raw} END)"
+            return txt
+        value = f"json_extract({{a}}.data, '$.{key}')"
+        kind = f"json_type({{a}}.data, '$.{key}')"
+        digits = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+        guard = {NUMBER: f"{kind} IN ('integer', 'real')", BOOL: f"{kind} IN ('true', 'false')",
+                 "date": f"{kind} = 'text' AND {value} GLOB '{digits}'",
+                 DATETIME: f"{kind} = 'text' AND {value} GLOB '{digits}T*'"}
+        if type_.startswith("list:"):
+            return f"(CASE WHEN {kind} = 'array' THEN {value} END)"
+        return f"(CASE WHEN {guard[type_]} THEN {value} END)" if type_ in guard else value
+
+    def stamp(self, column: str) -> str:
+        """`created_at` / `updated_at`: SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC); stored JSON has ISO 8601."""
+        if self.pg:
+            return f"{{a}}.{column}"
+        c = f"{{a}}.{column}"
+        return (f"(replace(substr({c}, 1, 19), ' ', 'T') || CASE WHEN substr({c}, 20, 7) IN ('', '.000000') "
+                f"THEN '' ELSE substr({c}, 20, 7) END || '+00:00')")
+
+    def names(self, key: str, extracted: bool) -> dict:
+        """Where each name of `key` lives: with `extracted`, the input fields any expression reads are the
+        columns f_<key> (`extract`); otherwise they are read from the JSON where they are needed."""
+        obj = self.bundle.objects[key]
+        out = {"id": ("sql", f"CAST({{a}}.id AS {'text' if self.pg else 'TEXT'})"),
+               "created_at": ("sql", self.stamp("created_at")), "updated_at": ("sql", self.stamp("updated_at"))}
+        if obj.parent is None:
+            out["owner"] = ("column", "owner")
+        for k, f in obj.fields.items():
+            if "formula" in f.spec:
+                out[k] = ("column", f"v_{k}")
+            elif extracted and k in self.mentioned:
+                out[k] = ("column", f"f_{k}")
+            else:
+                out[k] = ("sql", self.options(self.field_sql(k, f.value_type), f))
+        out.update({c.key: ("column", f"v_{c.key}") for c in self.bundle.classifications_of(key)})
+        return out
+
+    def extract(self, key: str, alias: str, base: str, columns: list[str]) -> str:
+        """`base` (rows of `key` as `alias`: `columns` and `data`) as `columns` plus a typed column f_<field> per
+        input field the expressions read; `data` stays behind. SQLite parses a JSON text on every
+        json_extract: each field's JSON is taken out once (j_), behind a fence, and typed from that fragment."""
+        fields = [f for k, f in self.bundle.objects[key].fields.items() if "formula" not in f.spec and k in self.mentioned]
+        kept = ", ".join(f"{alias}.{c}" for c in columns)
+        if self.pg:
+            typed = "".join(f", {self.options(self.field_sql(f.key, f.value_type), f).format(a=alias)} AS f_{f.key}"
+                            for f in fields)
+            return f"SELECT {kept}{typed} FROM ({base}) {alias}"
+        raw = "".join(f", {alias}.data -> '$.{f.key}' AS j_{f.key}" for f in fields)
+        typed = "".join(f", {self.options(self.fragment(f'{alias}.j_{f.key}', f.value_type), f)} AS f_{f.key}"
+                        for f in fields)
+        return f"SELECT {kept}{typed} FROM (SELECT {kept}{raw} FROM ({base}) {alias}{self.fence()}) {alias}"
+
+    def options(self, sql: str, f) -> str:
+        """A select field's stored value, NULL when it is no longer among the options (as `coerce` makes it)."""
+        if f.type != "select" or not f.spec.get("options"):
+            return sql
+        values = ", ".join(self.text_param(v) for v in option_index(f.spec)[0])
+        return f"(CASE WHEN {sql} IN ({values}) THEN {sql} END)"
+
+    def fragment(self, j: str, type_: str) -> str:
+        """SQLite: a field's value from its JSON fragment, NULL when it does not fit the type (as field_sql)."""
+        value, kind = f"json_extract({j}, '$')", f"json_type({j})"
+        digits = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+        guard = {NUMBER: f"{kind} IN ('integer', 'real')", BOOL: f"{kind} IN ('true', 'false')",
+                 "date": f"{kind} = 'text' AND {value} GLOB '{digits}'",
+                 DATETIME: f"{kind} = 'text' AND {value} GLOB '{digits}T*'"}
+        if type_.startswith("list:"):
+            return f"(CASE WHEN {kind} = 'array' THEN {j} END)"
+        return f"(CASE WHEN {guard[type_]} THEN {value} END)" if type_ in guard else value
+
+    def type_of(self, key: str, name: str) -> str:
+        obj = self.bundle.objects[key]
+        if name in obj.fields:
+            return obj.fields[name].value_type
+        for c in self.bundle.classifications_of(key):
+            if c.key == name:
+                return c.type
+        return SYSTEM_ATTRIBUTES.get(name, TEXT)
+
+    # -- levels ----------------------------------------------------------------
+    def fence(self) -> str:
+        return " OFFSET 0" if self.pg else " LIMIT -1 OFFSET 0"
+
+    def levels(self, key: str, base: str, layout: Layout, fenced: bool, hits: bool = False) -> str:
+        """`base` with a column per formula (v_), classification value (v_) and, with `hits` (what the
+        explanation reads), rule hit (h_), in dependency order."""
+        obj = self.bundle.objects[key]
+        level: dict = {}
+        items: list[tuple[int, str]] = []
+
+        def after(checked_list) -> int:
+            names = {n.parts[-1] for chk in checked_list for n in ast.walk(chk.tree) if isinstance(n, ast.Name)}
+            return max((level[n] for n in names if n in level), default=0) + 1
+
+        for fk in obj.formula_order:
+            f = obj.fields[fk]
+            level[fk] = after([f.formula])
+            value = _Compiler(f.formula, self, layout).sql(f.formula.tree, layout, None)
+            items.append((level[fk], f"{self.normalize(value, f)} AS v_{fk}"))
+        for c in self.bundle.classifications_of(key):
+            at = after([r.when for r in c.rules])
+            conds = [_Compiler(r.when, self, layout).sql(r.when.tree, layout, None) for r in c.rules]
+            if hits and c.hit == "first" and conds:
+                cases = " ".join(f"WHEN {cond} THEN {i}" for i, cond in enumerate(conds))
+                items.append((at, f"CASE {cases} ELSE -1 END AS h_{c.key}"))
+            elif hits:
+                items += [(at, f"CASE WHEN {cond} THEN 1 ELSE 0 END AS h_{c.key}_{i}") for i, cond in enumerate(conds)]
+            level[c.key] = at
+            items.append((at, f"{self.value(c, conds)} AS v_{c.key}"))
+        sql = base
+        alias = layout.alias
+        for n in sorted({lv for lv, _ in items}):
+            columns = ", ".join(col for lv, col in items if lv == n)
+            sql = f"SELECT {alias}.*, {columns} FROM ({sql}{self.fence() if fenced else ''}) {alias}"
+        return sql
+
+    def normalize(self, sql: str, f) -> str:
+        """A formula's value as its field keeps it (to_money, to_integer, to_decimals, to_text)."""
+        decimals = f.spec.get("decimals") if f.type in ("number", "percent") else None
+        digits = 2 if f.type == "money" else 0 if f.type == "integer" else decimals
+        if digits is not None:
+            if self.pg:
+                rounded = f"ROUND(CAST({sql} AS numeric), {int(digits)})"
+                return f"CAST({rounded} AS bigint)" if f.type == "integer" else rounded
+            return f"CAST(ROUND({sql}) AS INTEGER)" if f.type == "integer" else f"ROUND({sql}, {int(digits)})"
+        if f.type in ("text", "textarea"):
+            return f"(CASE WHEN TRIM({sql}) = '' THEN NULL ELSE {sql} END)"
+        return sql
+
+    def value(self, c, conds: list[str]) -> str:
+        """A classification's value from its rules' conditions (beside the hit columns, in the same level:
+        a condition costs less again than a level more)."""
+        if c.hit == "first":
+            if not conds:
+                return self.lit(c.default)
+            cases = " ".join(f"WHEN {cond} THEN {self.lit(r.value)}" for cond, r in zip(conds, c.rules))
+            return f"CASE {cases} ELSE {self.lit(c.default)} END"
+        if c.hit == "sum":
+            terms = [self.lit(c.base)] + [f"(CASE WHEN {cond} THEN {self.lit(r.points)} ELSE 0 END)"
+                                          for cond, r in zip(conds, c.rules)]
+            return "(" + " + ".join(terms) + ")"
+        default = "NULL" if c.default is None else self.json_lit(c.default)
+        if not conds:
+            return default
+        items = []  # a value is listed where the first rule giving it holds (runtime.collect)
+        for i, r in enumerate(c.rules):
+            earlier = [f"({conds[j]}) IS NOT TRUE" for j in range(i) if c.rules[j].value == r.value]
+            items.append((" AND ".join([f"({conds[i]})"] + earlier), self.text_param(codecs.dumps(r.value))))
+        listed = f"NULLIF({self.joined(items)}, '[]')"
+        return f"COALESCE({f'CAST({listed} AS jsonb)' if self.pg else listed}, {default})"
+
+    # -- the object ----------------------------------------------------------
+    def child_table(self, key: str, where: str | None) -> str:
+        """The child rows with their own formulas and classifications (what a parent's aggregates read).
+
+        With `where` (on the parent id), for the grouped pass: the read fields extracted once per row.
+        Without, for sub-queries correlated with one parent row: plain, so the parent_id index serves it."""
+        obj = self.bundle.objects[key]
+        base = (f"SELECT c.id, c.parent_id, c.object, c.data, c.created_at, c.updated_at FROM records c "
+                f"WHERE c.object = '{key}'")
+        if where is not None:
+            base = self.extract(key, "c", base + f" AND {where.format(col='c.parent_id')}",
+                                ["id", "parent_id", "object", "created_at", "updated_at"])
+        elif not obj.formula_order and not self.bundle.classifications_of(key):
+            return "records"
+        return "(" + self.levels(key, base, Layout(self.names(key, where is not None), alias="c"), fenced=False) + ")"
+
+    def group(self, key: str, layout: Layout, grouped_names: dict) -> dict[str, list[str]]:
+        """Aggregates of the object's expressions, grouped by child object: child key -> select items."""
+        obj = self.bundle.objects[key]
+        exprs = [obj.fields[k].formula for k in obj.formula_order]
+        exprs += [r.when for c in self.bundle.classifications_of(key) for r in c.rules]
+        out: dict[str, list[str]] = {}
+        seen = set()
+        for checked in exprs:
+            for node in checked.aggregates:
+                label = ast.unparse(node)
+                if label in seen or any(isinstance(n, ast.Name) and n.parts[0] == "parent" for n in ast.walk(node)):
+                    continue  # done, or correlated with its parent row: sqlgen's sub-query
+                seen.add(label)
+                child = node.args[0].parts[0]
+                comp = _Compiler(checked, self, layout)
+                ch = Layout(grouped_names[child], alias="ch")
+                cond = comp.sql(node.where, ch, None) if node.where is not None else None
+                if node.func in ("count", "exists"):
+                    agg = f"COUNT(CASE WHEN {cond} THEN 1 END)" if cond else "COUNT(*)"
+                else:
+                    name = node.args[0].parts[1]
+                    value = comp.access(ch, name, comp.info(node.args[0]).type, node)
+                    cents = (not self.pg and node.func == "sum"
+                             and getattr(self.bundle.objects[child].fields.get(name), "type", None) == "money")
+                    if cents:  # exact on SQLite too: whole cents add up without float error
+                        value = f"CAST(ROUND({value} * 100) AS INTEGER)"
+                    agg = f"{node.func.upper()}({f'CASE WHEN {cond} THEN {value} END' if cond else value})"
+                    if cents:
+                        agg = f"({agg} / 100.0)"
+                column = f"a{len(self.grouped)}"
+                out.setdefault(child, []).append(f"{agg} AS {column}")
+                ref = f"t.{column}"
+                self.grouped[label] = {"count": f"COALESCE({ref}, 0)", "sum": f"COALESCE({ref}, 0)",
+                                       "exists": f"(COALESCE({ref}, 0) > 0)"}.get(node.func, ref)
+        return out
+
+    def select(self, key: str, where: str, explain: bool | None) -> ObjectSql:
+        obj = self.bundle.objects[key]
+        self.mentioned = _mentioned(self.bundle, key)
+        children = {ck: Layout(self.names(ck, False), alias="ch", table=self.child_table(ck, None))
+                    for ck in obj.children}
+        layout = Layout(self.names(key, True), children, alias="t")
+        grouped = self.group(key, layout, {ck: self.names(ck, True) for ck in obj.children})
+        joins, columns = [], ["id", "owner", "created_at", "updated_at"]
+        selected = [f"r.{c}" for c in columns] + ["r.data"]
+        for ck, items in grouped.items():
+            joins.append(f"LEFT JOIN (SELECT ch.parent_id AS pid, {', '.join(items)} FROM {self.child_table(ck, where)} "
+                         f"ch GROUP BY ch.parent_id) g_{ck} ON g_{ck}.pid = r.id")
+            aggregates = [item.rsplit(" AS ", 1)[1] for item in items]
+            columns += aggregates
+            selected += [f"g_{ck}.{a}" for a in aggregates]
+        base = (f"SELECT {', '.join(selected)} FROM records r {' '.join(joins)} "
+                f"WHERE r.object = '{key}' AND {where.format(col='r.id')}")
+        chain = self.levels(key, self.extract(key, "t", base, columns), layout, fenced=True, hits=bool(explain))
+        classes = self.bundle.classifications_of(key)
+        values = [(fk, obj.fields[fk].value_type) for fk in obj.formula_order] + [(c.key, c.type) for c in classes]
+        if explain is None:  # the classifications' values only, as columns c_<key> (SQL values; jsonb on PostgreSQL)
+            out = ["t.id AS id"] + [f"{f'to_jsonb(t.v_{c.key})' if self.pg else f't.v_{c.key}'} AS c_{c.key}"
+                                    for c in classes]
+            return ObjectSql(key, f"SELECT {', '.join(out)} FROM ({chain}{self.fence()}) t", self.params,
+                             [c.key for c in classes])
+        computed = self.obj([(k, self.json_of(f"t.v_{k}", t)) for k, t in values])
+        out = ["t.id AS id", f"{computed} AS computed"]
+        if explain:
+            explained = self.obj([(c.key, self.explain(key, c, layout)) for c in classes])
+            out.append(f"{explained} AS explain")
+        sql = f"SELECT {', '.join(out)} FROM ({chain}{self.fence()}) t"
+        return ObjectSql(key, sql, self.params, [c.key for c in classes])
+
+    # -- explanations --------------------------------------------------------
+    def reads(self, key: str, c, rule, layout: Layout) -> list[tuple[str, str]]:
+        """(JSON key, JSON value) of what one rule's condition read: names, then aggregates by their text."""
+        names, texts = self.bundle.classifier(key).rule_reads[(c.key, rule.index)]
+        comp = _Compiler(rule.when, self, layout)
+        out = [(n, self.json_of(comp.access(layout, n, self.type_of(key, n), rule.when.tree),
+                                          self.type_of(key, n))) for n in names]
+        nodes = {ast.unparse(n): n for n in rule.when.aggregates}
+        for label in texts:
+            node = nodes[label]
+            out.append((label, self.json_of(comp.sql(node, layout, None), comp.info(node).type)))
+        return out
+
+    def explain(self, key: str, c, layout: Layout) -> str:
+        """`Result.explain()[c.key]` in SQL."""
+        value = self.json_of(f"t.v_{c.key}", c.type)
+        reads = [self.reads(key, c, r, layout) for r in c.rules]
+
+        def union(parts):
+            merged: dict = {}
+            for pairs in parts:
+                merged.update(pairs)
+            return self.obj(list(merged.items()))
+
+        def rule_json(i):
+            r = c.rules[i]
+            pairs = [("index", str(int(r.index))), ("label", self.jconst(r.label)), ("when", self.jconst(r.when.source)),
+                     ("read", self.obj(reads[i]))]
+            if c.hit == "sum":
+                pairs.append(("points", self.jconst(r.points)))
+            return self.obj(pairs)
+
+        def entry(rules: str, default: bool, read: str):
+            return self.obj([("value", value), ("rules", rules), ("default", self.json_bool(default)), ("read", read)])
+
+        if c.hit != "first":
+            held = self.kept([(f"t.h_{c.key}_{i} = 1", rule_json(i)) for i in range(len(c.rules))])
+            return entry(held, False, union(reads))
+        if not c.rules:
+            return entry(self.arr([]), True, self.obj([]))
+        cases = " ".join(f"WHEN {i} THEN {entry(self.arr([rule_json(i)]), False, union(reads[:i + 1]))}"
+                         for i in range(len(c.rules)))
+        return f"(CASE t.h_{c.key} {cases} ELSE {entry(self.arr([]), True, union(reads))} END)"
+
+
+def _plain_key(name: str) -> bool:
+    """Object keys are written into the SQL text; anything else (an aggregate's text) is a parameter."""
+    return name.replace("_", "").isalnum() and name.isascii() and name[:1].isalpha()
+
+
+def _mentioned(bundle, key: str) -> set[str]:
+    """Every name the expressions of `key` and of its children mention (a superset of the fields they read)."""
+    exprs = []
+    for k in [key] + bundle.objects[key].children:
+        obj = bundle.objects[k]
+        exprs += [obj.fields[f].formula for f in obj.formula_order]
+        exprs += [r.when for c in bundle.classifications_of(k) for r in c.rules]
+    return {part for checked in exprs for n in ast.walk(checked.tree) if isinstance(n, ast.Name) for part in n.parts}
+
+
+def compile_object(bundle, key: str, dialect: str, now: datetime, *, where: str = RANGE,
+                   explain: bool | None = True) -> ObjectSql:
+    """The SELECT of (id, computed[, explain]) for the records of top-level object `key` that `where` keeps;
+    with `explain` None, of (id, c_<classification>...): the values alone, for counting.
+
+    `where` is a condition with `{col}` for the record id (default: ids in :lo .. :hi).
+    Raises `Unsupported` when an expression has no exact SQL form here.
+    """
+    return _Builder(bundle, dialect, now).select(key, where, explain)
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+def reclassify(session: Session, cur: Current, now: datetime, progress=None) -> dict:
+    """Reclassify every top-level record under `cur` (history cause `rules published`).
+
+    Returns the publish report's part: ``{"reclassified": records changed, "sql": [objects done in SQL],
+    "python": {object: why it fell back}}``. `progress(done, total)` is called after each chunk or batch.
+    """
+    bundle = cur.bundle
+    dialect = session.get_bind().dialect.name
+    tops = [k for k, o in bundle.objects.items() if o.parent is None]
+    total = session.scalar(select(func.count()).select_from(Record).where(Record.object.in_(tops))) or 0
+    state = {"done": 0}
+
+    def step(n):
+        state["done"] += n
+        if progress:
+            progress(state["done"], total)
+
+    plans, fallback = {}, {}
+    for key in tops:
+        try:
+            plans[key] = compile_object(bundle, key, dialect, now)
+        except Unsupported as exc:
+            fallback[key] = f"SQL cannot express {exc.what} (column {exc.column})"
+    changed = 0
+    done_sql = []
+    if plans:
+        _create_temp(session, dialect)
+        with page_cache(session):
+            for key, plan in plans.items():
+                before = state["done"]
+                try:
+                    with session.begin_nested():
+                        changed_here = _run(session, plan, cur, now, dialect, step)
+                except DBAPIError as exc:
+                    state["done"] = before
+                    fallback[key] = f"the database refused the SQL: {str(exc.orig).splitlines()[0]}"
+                    continue
+                changed += changed_here
+                done_sql.append(key)
+        session.execute(text(f"DROP TABLE IF EXISTS {TEMP}"))
+    session.expire_all()
+    for key in fallback:
+        changed += reclassify_python(session, cur, now, [key], step)
+    return {"reclassified": changed, "sql": done_sql, "python": fallback}
+
+
+@contextmanager
+def page_cache(session: Session):
+    """SQLite: a page cache of up to 256 MB on this connection while a bulk statement runs (the default 2 MB
+    makes every pass over the records read its pages again); set back afterwards."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    before = session.execute(text("PRAGMA cache_size")).scalar()
+    session.execute(text("PRAGMA cache_size = -262144"))
+    try:
+        yield
+    finally:
+        session.execute(text(f"PRAGMA cache_size = {int(before)}"))
+
+
+def _create_temp(session: Session, dialect: str):
+    if dialect == "postgresql":
+        session.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {TEMP} (id bigint PRIMARY KEY, computed jsonb, "
+                             f"explain jsonb) ON COMMIT DROP"))
+    else:
+        session.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {TEMP} (id INTEGER PRIMARY KEY, computed TEXT, explain TEXT)"))
+    session.execute(text(f"DELETE FROM {TEMP}"))
+
+
+def _run(session: Session, plan: ObjectSql, cur: Current, now: datetime, dialect: str, step) -> int:
+    """Chunk by chunk: new values into the temporary table, history rows, then the records.
+
+    A history row is looked for only where the whole `computed` differs (one comparison of the stored
+    and new texts): after most publishes few records change, and their classifications are extracted
+    and compared one by one only for those."""
+    pg = dialect == "postgresql"
+    at = bindparam("at", now, type_=UtcDateTime())
+    version = cur.version
+    distinct = "IS DISTINCT FROM" if pg else "IS NOT"
+    history = []
+    for k in plan.keys:
+        if pg:
+            old, new = f"NULLIF(r.computed -> '{k}', 'null'::jsonb)", f"NULLIF(b.computed -> '{k}', 'null'::jsonb)"
+            differs, explain = f"{old} IS DISTINCT FROM {new}", f"COALESCE(b.explain -> '{k}', '{{}}'::jsonb)"
+        else:
+            old, new = f"r.computed -> '$.{k}'", f"b.computed -> '$.{k}'"
+            differs = f"json_extract(r.computed, '$.{k}') IS NOT json_extract(b.computed, '$.{k}')"
+            explain = f"COALESCE(b.explain -> '$.{k}', '{{}}')"
+        history.append(text(f"INSERT INTO classification_history (record_id, key, old, new, at, cause, explain, "
+                            f"bundle_version) SELECT b.id, '{k}', {old}, {new}, :at, :cause, {explain}, :v "
+                            f"FROM {TEMP} b JOIN records r ON r.id = b.id "
+                            f"WHERE r.computed {distinct} b.computed AND {differs}").bindparams(at))
+    update = text(f"UPDATE records SET computed = b.computed, explain = b.explain, bundle_version = :v, "
+                  f"version = records.version + 1 FROM {TEMP} b WHERE records.id = b.id AND "
+                  f"(records.bundle_version {distinct} :v OR records.computed {distinct} b.computed "
+                  f"OR records.explain {distinct} b.explain)")
+    fill = text(f"INSERT INTO {TEMP} (id, computed, explain) {plan.sql}")
+    upper = text("SELECT MAX(id) FROM (SELECT id FROM records WHERE object = :o AND id > :lo ORDER BY id LIMIT :n) s")
+    changed, lo = 0, 0
+    while True:
+        hi = session.scalar(upper, {"o": plan.object, "lo": lo, "n": CHUNK})
+        if hi is None:
+            return changed
+        session.execute(text(f"DELETE FROM {TEMP}"))
+        session.execute(fill, {**plan.params, "lo": lo, "hi": hi})
+        for statement in history:
+            session.execute(statement, {"cause": CAUSE, "v": version})
+        changed += session.execute(update, {"v": version}).rowcount
+        rows = session.scalar(text(f"SELECT COUNT(*) FROM {TEMP}"))
+        lo = hi
+        step(rows)
+
+
+def reclassify_python(session: Session, cur: Current, now: datetime, objects: list[str], step=None,
+                      limit: int | None = None) -> int:
+    """The per-record path (the fallback): records of `objects`, children read a batch at a time.
+
+    `limit` stops after that many records (a benchmark times a sample of them)."""
+    changed = done = 0
+    last = 0
+    while limit is None or done < limit:
+        size = BATCH if limit is None else min(BATCH, limit - done)
+        batch = session.scalars(select(Record).where(Record.object.in_(objects), Record.id > last)
+                                .order_by(Record.id).limit(size)).all()
+        if not batch:
+            return changed
+        by_object: dict[str, list[Record]] = {}
+        for record in batch:
+            by_object.setdefault(record.object, []).append(record)
+        for key, records in by_object.items():
+            kids = children_of_many(session, [r.id for r in records], cur.bundle.objects[key].children)
+            for record in records:
+                changed += recompute(session, cur, record, CAUSE, now, kids[record.id], plan=False)
+        last = batch[-1].id
+        done += len(batch)
+        session.flush()
+        session.expunge_all()
+        if step:
+            step(len(batch))
+    return changed

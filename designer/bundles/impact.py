@@ -1,0 +1,237 @@
+"""What a bundle would change before it is published: counts, transitions and examples (issue #6).
+
+The designer shows, per classification, how many records have each value
+now and would have under the new rules, how many move from which value to
+which, and a few of those records with the explanation they would get. The
+new values are computed in the database with the same SQL as a publish
+(`bulk.compile_object`, values only): one SELECT streams each record's
+stored and new values and they are counted as they come; explanations are
+computed only for the few sample records. Nothing is written. "Now" is the
+stored value (what lists and reports show today). An object SQL cannot
+express is computed in Python, record by record, and says so.
+"""
+from __future__ import annotations
+
+import heapq
+import json
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from engine import Bundle, codecs
+from engine.explain import describe
+from engine.expr.sqlgen import Unsupported
+
+from ..models import Record
+from ..records.store import children_of_many, raw_of
+from .bulk import compile_object, page_cache
+from .workspace import Current
+
+BATCH = 500
+
+
+def preview(session: Session, current: Current | None, new_bundle: Bundle, now: datetime, samples: int = 5) -> dict:
+    """The impact of publishing `new_bundle` at `now` on every stored top-level record.
+
+    Returns (JSON-serialisable)::
+
+        {"records": 1234,                         # top-level records looked at
+         "objects": {"customer": {
+             "records": 1200,
+             "path": "sql" | "python", "reason": None | "why SQL could not",
+             "classifications": {"tier": {
+                 "label": "客户等级",
+                 "status": "changed" | "added" | "removed",   # added/removed: only in the new/current bundle
+                 "before": [{"value": "A", "count": 10}, ...],  # stored values now (None: empty or absent)
+                 "after": [{"value": "A", "count": 12}, ...],   # under the new bundle
+                 "moved": 5,                                    # records whose value changes
+                 "transitions": [                               # the matrix, one entry per (old, new) pair
+                     {"old": "B", "new": "A", "count": 2,
+                      "samples": [{"id": 7, "title": "甲公司",  # up to `samples`, lowest ids first
+                                   "explain": {...},             # the new Result.explain() entry
+                                   "sentence": "A：命中规则 1「…」；…"}]}]}}}}}
+
+    Values are as stored in JSON (a collect classification's value is a list).
+    """
+    dialect = session.get_bind().dialect.name
+    out = {"records": 0, "objects": {}}
+    for key, obj in new_bundle.objects.items():
+        if obj.parent is not None:
+            continue
+        old = {c.key: c for c in (current.bundle.classifications_of(key) if current and key in current.bundle.objects
+                                  else [])}
+        new = {c.key: c for c in new_bundle.classifications_of(key)}
+        keys = list(new) + [k for k in old if k not in new]
+        lists = {k for k in keys if (new.get(k) or old[k]).type.startswith("list:")}
+        try:
+            plan = compile_object(new_bundle, key, dialect, now, where="{col} IS NOT NULL", explain=None)
+        except Unsupported as exc:
+            entry = _python(session, new_bundle, key, keys, now, samples)
+            entry["reason"] = f"SQL cannot express {exc.what} (column {exc.column})"
+        else:
+            try:
+                with page_cache(session):
+                    entry = _sql(session, new_bundle, key, keys, lists, plan, dialect, now, samples)
+            except DBAPIError as exc:  # as a publish does: this object in Python, and why
+                entry = _python(session, new_bundle, key, keys, now, samples)
+                entry["reason"] = f"the database refused the SQL: {str(exc.orig).splitlines()[0]}"
+        for k, rows in entry.pop("pairs").items():
+            c = new.get(k) or old[k]
+            entry["classifications"][k] = _summary(c.label, "changed" if k in new and k in old else
+                                                   "added" if k in new else "removed", rows)
+        out["objects"][key] = entry
+        out["records"] += entry["records"]
+    return out
+
+
+def _summary(label: str, status: str, rows: list[tuple]) -> dict:
+    """rows: (old, new, count, samples) per transition."""
+    before: dict = {}
+    after: dict = {}
+    for old, new, count, _ in rows:
+        before[_hashable(old)] = (old, before.get(_hashable(old), (None, 0))[1] + count)
+        after[_hashable(new)] = (new, after.get(_hashable(new), (None, 0))[1] + count)
+
+    def counts(d):
+        return sorted(({"value": v, "count": n} for v, n in d.values()), key=lambda e: (-e["count"], str(e["value"])))
+
+    transitions = sorted(({"old": o, "new": n, "count": c, "samples": s} for o, n, c, s in rows),
+                         key=lambda e: (e["old"] == e["new"], -e["count"], str(e["old"]), str(e["new"])))
+    return {"label": label, "status": status, "before": counts(before), "after": counts(after),
+            "moved": sum(c for o, n, c, _ in rows if o != n), "transitions": transitions}
+
+
+def _jsonable(value):
+    """Stored JSON with exact decimals, as plain JSON values (whole numbers as ints)."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return _plain(value)
+
+
+def _hashable(value):
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _plain(value):
+    """A value read from a JSON column as the page shows it: whole numbers as ints, lists as lists."""
+    if isinstance(value, float):
+        value = Decimal(str(value))
+    if isinstance(value, Decimal):
+        return codecs.to_json(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+# -- in SQL --------------------------------------------------------------------------------------
+
+
+def _sql(session, bundle, key, keys, lists, plan, dialect, now, samples) -> dict:
+    pg = dialect == "postgresql"
+    # One pass gives each record's stored (o) and new (n) value per classification, counted here as it streams:
+    # no temporary table, no query per classification. Values are grouped as the database returns them (hashable:
+    # jsonb as its text on PostgreSQL, a list as its JSON text on SQLite) and decoded once per distinct pair.
+    columns = []
+    for i, k in enumerate(keys):
+        old = f"CAST(NULLIF(r.computed -> '{k}', 'null'::jsonb) AS text)" if pg else f"json_extract(r.computed, '$.{k}')"
+        new = (f"CAST(s.c_{k} AS text)" if pg else f"s.c_{k}") if k in plan.keys else "NULL"
+        columns.append(f"{old} AS o{i}, {new} AS n{i}")
+    seen: list[dict] = [{} for _ in keys]
+    records = 0
+    result = session.execute(text(f"SELECT s.id, {', '.join(columns)} FROM ({plan.sql}) s JOIN records r ON r.id = s.id"),
+                             plan.params)
+    for row in result:  # per pair: [count, the lowest `samples` ids so far as a max-heap of -id]
+        records += 1
+        rid = row[0]
+        for i, slot in enumerate(seen):
+            pair = (row[2 * i + 1], row[2 * i + 2])
+            entry = slot.get(pair)
+            if entry is None:
+                entry = slot[pair] = [0, []]
+            entry[0] += 1
+            heap = entry[1]
+            if len(heap) < samples:
+                heapq.heappush(heap, -rid)
+            elif heap and -heap[0] > rid:
+                heapq.heapreplace(heap, -rid)
+    pairs, wanted = {}, {}
+    for k, slot in zip(keys, seen):
+        value = (lambda v: None if v is None else _plain(json.loads(v))) if pg or k in lists else _plain
+        merged: dict = {}
+        for (o, n), (count, heap) in slot.items():
+            o, n = value(o), value(n)
+            entry = merged.setdefault((_hashable(o), _hashable(n)), [o, n, 0, []])
+            entry[2] += count
+            entry[3] += [-i for i in heap]
+        pairs[k] = []
+        for o, n, count, ids in merged.values():
+            picked = heapq.nsmallest(samples, ids)
+            for rid in picked:
+                wanted.setdefault(rid, []).append(k)
+            pairs[k].append((o, n, count, picked))
+    explained = _explain_samples(session, bundle, key, dialect, now, sorted(wanted))
+    for k, rows in pairs.items():
+        pairs[k] = [(o, n, c, [explained[rid](k) for rid in ids]) for o, n, c, ids in rows]
+    return {"records": records, "path": "sql", "reason": None, "classifications": {}, "pairs": pairs}
+
+
+def _explain_samples(session, bundle, key, dialect, now, ids: list[int]) -> dict:
+    """id -> (classification key -> sample entry), the explanations computed in SQL for these records only."""
+    if not ids:
+        return {}
+    plan = compile_object(bundle, key, dialect, now, where="{col} IN (" + ", ".join(str(int(i)) for i in ids) + ")")
+    titles = dict(session.execute(select(Record.id, Record.title).where(Record.id.in_(ids))).all())
+    clf = bundle.classifier(key)
+    out = {}
+    cast = "CAST(explain AS text)" if dialect == "postgresql" else "explain"
+    for rid, explain in session.execute(text(f"SELECT id, {cast} FROM ({plan.sql}) s"), plan.params).all():
+        out[rid] = _sample(rid, titles.get(rid), clf, codecs.loads(explain))
+    return out
+
+
+def _sample(rid, title, clf, explain: dict):
+    sentences = describe(clf, explain)
+
+    def entry(k):
+        return {"id": rid, "title": title, "explain": _jsonable(explain.get(k)), "sentence": sentences.get(k)}
+    return entry
+
+
+# -- in Python (what SQL cannot express) ---------------------------------------------------------
+
+
+def _python(session, bundle, key, keys, now, samples) -> dict:
+    clf = bundle.classifier(key)
+    children = bundle.objects[key].children
+    counts: dict = {}
+    records, last = 0, 0
+    while True:
+        batch = session.execute(select(Record.id, Record.title, Record.data, Record.owner, Record.created_at,
+                                       Record.updated_at, Record.computed)
+                                .where(Record.object == key, Record.id > last).order_by(Record.id).limit(BATCH)).all()
+        if not batch:
+            break
+        kids = children_of_many(session, [r.id for r in batch], children)
+        for row in batch:
+            stub = Record(id=row.id, data=row.data, owner=row.owner, created_at=row.created_at, updated_at=row.updated_at)
+            result = clf.classify(clf.coerce(raw_of(stub, kids[row.id]), problems=[]), now)
+            values = codecs.to_json(result.values)
+            explain = None
+            for k in keys:
+                old, new = _plain((row.computed or {}).get(k)), _plain(values.get(k))
+                slot = counts.setdefault(k, {}).setdefault((_hashable(old), _hashable(new)), [old, new, 0, []])
+                slot[2] += 1
+                if len(slot[3]) < samples:
+                    explain = explain or codecs.to_json(result.explain(), bundle.tz)
+                    slot[3].append(_sample(row.id, row.title, clf, explain)(k))
+        records += len(batch)
+        last = batch[-1].id
+        for rows in kids.values():
+            for child_rows in rows.values():
+                for child in child_rows:
+                    session.expunge(child)
+    pairs = {k: [tuple(v) for v in counts.get(k, {}).values()] for k in keys}
+    return {"records": records, "path": "python", "reason": None, "classifications": {}, "pairs": pairs}

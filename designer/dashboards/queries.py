@@ -1,0 +1,227 @@
+"""The numbers behind each dashboard chart, each one SQL aggregate run in the database (SQLite or PostgreSQL).
+
+Nothing here walks records in Python: every function sends one or two
+GROUP BY queries and folds their few result rows. `owners` is the scope
+(`auth.scope.owners_visible_to`, narrowed to a team): None for everyone,
+else the usernames whose records count.
+
+Past values come from the classification history. The value of a record on
+a date is its newest history row at or before the end of that day; a record
+with no such row was not there (or not classified) yet. The store writes a
+history row for every change of a classification, creation included, each
+row's `old` being the `new` of the row written before it, and the newest
+row's `new` being the record's current value. So instead of finding the
+newest row per record at each date (a sort of the whole history), the value
+counts at a time T are the current counts (one walk of the classification's
+expression index) minus the changes made after T, which are few for recent
+dates and read from the history's covering (key, at, ...) index (migration
+0007).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, UTC
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, func, literal_column, select
+from sqlalchemy.orm import Session
+
+from ..bundles.indexes import value_sql
+from ..models import ClassificationChange, Record
+
+H = ClassificationChange.__table__
+R = Record.__table__
+
+
+def normal(value) -> str | None:
+    """One spelling per value, whichever database and JSON path produced it (1, 1.0 and '1' are the same)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _is(column, key: str):
+    """`column = 'key'` with the key written into the SQL: the per-object partial indexes (`WHERE object = '…'`)
+    then serve the query, as a covering index on SQLite, which a bound parameter would prevent."""
+    if not (key.replace("_", "").isalnum() and key.isascii()):
+        raise ValueError(f"not a key: {key!r}")
+    return column == literal_column(f"'{key}'")
+
+
+def _scoped(stmt, owners: list[str] | None, table=R):
+    return stmt if owners is None else stmt.where(table.c.owner.in_(owners))
+
+
+def _rank(past, bounds: list, lo: int = 0, hi: int | None = None):
+    """How many of the ascending `bounds` a row is past (`past(bound)` is the SQL test), as a balanced tree of
+    CASEs: log2(n) comparisons a row rather than n, for a year of weekly or ten years of monthly periods."""
+    hi = len(bounds) if hi is None else hi
+    if lo == hi:
+        return literal_column(str(lo))
+    mid = (lo + hi) // 2
+    return case((past(bounds[mid]), _rank(past, bounds, mid + 1, hi)), else_=_rank(past, bounds, lo, mid))
+
+
+# -- counts of the current values -------------------------------------------------------------------------------
+
+
+def counts(session: Session, obj: str, key: str, owners: list[str] | None, *, column: str = "computed") -> dict:
+    """value -> number of `obj` records with it now; `column` "computed" for a classification, "data" for a field.
+
+    A classification's value is read with the expression of its index, so
+    this is a walk of that index (a walk of the owner index for a scope).
+    The answer is kept for the rest of the session (a request), where three
+    charts start from it.
+    """
+    memo = session.info.setdefault("dashboard_counts", {})  # the page's three history charts start from these
+    known = memo.get((obj, key, None if owners is None else tuple(owners), column))
+    if known is not None:
+        return dict(known)
+    dialect = session.get_bind().dialect.name
+    value = literal_column(value_sql(dialect, key, column=column))
+    stmt = _scoped(select(value, func.count()).select_from(R).where(_is(R.c.object, obj)), owners).group_by(value)
+    out: dict = {}
+    for v, n in session.execute(stmt):
+        out[normal(v)] = out.get(normal(v), 0) + n
+    memo[(obj, key, None if owners is None else tuple(owners), column)] = dict(out)
+    return out
+
+
+# -- the history: changes after a time, first and last change between two times ---------------------------------
+
+
+def _changes(obj: str, key: str, owners: list[str] | None, shared: bool):
+    """The history rows of classification `key` of `obj` records in scope (a select to add columns to).
+
+    The key alone picks the rows (no join) unless a scope applies or another
+    object has a classification of the same key (`shared`).
+    """
+    stmt = select().select_from(H).where(H.c.key == key)
+    if owners is not None or shared:
+        stmt = _scoped(stmt.select_from(H.join(R, R.c.id == H.c.record_id)).where(_is(R.c.object, obj)), owners)
+    return stmt
+
+
+def shared(bundle, obj: str, key: str) -> bool:
+    """Whether another object of the bundle has a classification with this key (its history shares the key)."""
+    return any(c.key == key and c.object != obj for c in bundle.classifications)
+
+
+def _deltas(session: Session, obj: str, key: str, owners, after: datetime, bounds: list[datetime] | None = None,
+            shared: bool = False):
+    """{bucket: {value: change in count}} from the changes after `after` (bucketed by `bounds`; one bucket if None).
+
+    Grouped by the JSON of `old` and `new` as stored (cheaper than extracting
+    every row's value); the few groups are decoded here.
+    """
+    old, new = H.c.old, H.c.new
+    stmt = _changes(obj, key, owners, shared).add_columns(old, new, func.count()).where(H.c.at > after)
+    if bounds:
+        bucket = _rank(lambda b: H.c.at > b, bounds)  # 0 up to bounds[0], i after bounds[i-1] up to bounds[i]
+        stmt = stmt.add_columns(bucket).group_by(bucket, old, new)
+    else:
+        stmt = stmt.group_by(old, new)
+    out: dict[int, dict] = {}
+    for o, n, count, *b in session.execute(stmt):
+        b = b[0] if b else 0
+        o, n = normal(o), normal(n)
+        if o == n:
+            continue
+        per = out.setdefault(b, {})
+        per[o] = per.get(o, 0) - count
+        per[n] = per.get(n, 0) + count
+    return out
+
+
+def counts_at(session: Session, obj: str, key: str, owners, at: datetime, shared: bool = False) -> dict:
+    """value -> number of records that had it at `at` (None: records not there or not classified are left out)."""
+    now_counts = counts(session, obj, key, owners)
+    later = _deltas(session, obj, key, owners, at, shared=shared).get(0, {})
+    out = {v: now_counts.get(v, 0) - later.get(v, 0) for v in set(now_counts) | set(later)}
+    return {v: n for v, n in out.items() if v is not None and n}
+
+
+@dataclass
+class Migration:
+    """Records by their value on the first date (rows) and on the second (columns); None: not there / unclassified."""
+
+    #: (value then, value later) -> records
+    cells: dict
+
+
+def migration(session: Session, obj: str, key: str, owners, first: datetime, second: datetime,
+              shared: bool = False) -> Migration:
+    """The tier migration (流动) matrix between the instants `first` < `second`.
+
+    Records that changed between them are paired from their first and last
+    change in the window (a record's changes follow one another in the
+    order they were written, their ids): the first's `old` is the value at
+    `first`, the last's `new` the value at `second`. The others kept their
+    value at `first`, which lands on the diagonal.
+    """
+    ends = _changes(obj, key, owners, shared).add_columns(func.min(H.c.id).label("a"), func.max(H.c.id).label("b")) \
+        .where(H.c.at > first, H.c.at <= second).group_by(H.c.record_id).subquery()
+    f, last = H.alias("f"), H.alias("l")
+    stmt = select(f.c.old, last.c.new, func.count()).select_from(ends) \
+        .join(f, f.c.id == ends.c.a).join(last, last.c.id == ends.c.b).group_by(f.c.old, last.c.new)
+    cells: dict = {}
+    left: dict = {}
+    for before, after, n in session.execute(stmt):
+        before, after = normal(before), normal(after)
+        left[before] = left.get(before, 0) + n
+        if before is None and after is None:
+            continue
+        cells[(before, after)] = cells.get((before, after), 0) + n
+    for v, n in counts_at(session, obj, key, owners, first, shared).items():
+        stayed = n - left.get(v, 0)
+        if stayed:
+            cells[(v, v)] = cells.get((v, v), 0) + stayed
+    return Migration(cells)
+
+
+def trend(session: Session, obj: str, key: str, owners, points: list[datetime], shared: bool = False) -> list[dict]:
+    """For each instant of `points` (ascending): value -> number of records that had it then."""
+    now_counts = counts(session, obj, key, owners)
+    deltas = _deltas(session, obj, key, owners, points[0], points[1:], shared)
+    out = []
+    running = dict(now_counts)
+    # walking back from now: bucket i holds the changes after points[i] (up to points[i+1], or now for the last)
+    for i in range(len(points) - 1, -1, -1):
+        for v, d in deltas.get(i, {}).items():
+            running[v] = running.get(v, 0) - d
+        out.append({v: n for v, n in running.items() if v is not None and n})
+    return out[::-1]
+
+
+# -- follow-ups ------------------------------------------------------------------------------------------------------
+
+
+def overdue(session: Session, owners, now: datetime) -> dict[str, int]:
+    """owner -> records whose next follow-up was due before `now` (the (owner, followup_due_at) index)."""
+    stmt = _scoped(select(R.c.owner, func.count()).where(R.c.followup_due_at < now, R.c.owner.is_not(None)), owners)
+    return dict(session.execute(stmt.group_by(R.c.owner)).all())
+
+
+def activity(session: Session, child: str, time_field: str, time_type: str, owners, bounds: list, tz: ZoneInfo) -> list:
+    """Activities (`child` records) per period: bounds are the periods' starts and the end of the last, ascending.
+
+    The time is the activity's `time_field` (a date or datetime field, or
+    `created_at`); the scope is the parent's owner. Returns one count per period.
+    """
+    c, p = R.alias("c"), R.alias("p")
+    if time_field == "created_at":
+        at, edges = c.c.created_at, bounds
+    else:  # stored values are ISO text, datetimes in UTC (engine.fields), so text order is time order
+        at = literal_column(value_sql(session.get_bind().dialect.name, time_field, column="data", table="c."))
+        edges = [b.astimezone(tz).date().isoformat() if time_type == "date" else
+                 b.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00") for b in bounds]
+    bucket = _rank(lambda e: at >= e, edges[1:-1])  # period i holds edges[i] <= at < edges[i+1]
+    stmt = select(bucket, func.count()).select_from(c).where(_is(c.c.object, child), at >= edges[0], at < edges[-1])
+    if owners is not None:
+        stmt = stmt.join(p, p.c.id == c.c.parent_id).where(p.c.owner.in_(owners))
+    out = [0] * (len(bounds) - 1)
+    for b, n in session.execute(stmt.group_by(bucket)):
+        out[b] += n
+    return out

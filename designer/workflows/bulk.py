@@ -1,0 +1,331 @@
+"""Planning every record at once, after a publish: follow-ups set-based in SQL, reclassification in batches.
+
+A publish can change cadences for a million records; calling the per-record
+planner for each would cost a million classifier runs and a dozen queries
+apiece. Follow-ups are planned instead from one SELECT per batch of records
+that gives, per record and policy, the latest activity (a grouped
+sub-query over the child rows) and the index of the first cadence entry
+that holds (a CASE over the conditions compiled to SQL by
+`engine.expr.sqlgen`). Due times depend only on (base day, cadence entry),
+so they are computed once per distinct pair and shared; the writes are
+executemany statements: new firings inserted, moved ones cancelled with
+their reason, kept ones stamped with the new version. Conditions SQL cannot
+express exactly (aggregates over activities, SQLite's float arithmetic…)
+fall back to the Python evaluator on the stored values, batch by batch.
+
+The time-driven reclassification instant needs the record's full values
+and its children (`engine.timeline`), so it is planned in batches in Python.
+
+Whatever is still pending from an older version afterwards (a removed
+policy, an object that no longer depends on time) is cancelled.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String, bindparam, insert, select, text, update
+from sqlalchemy.orm import Session, defer
+
+from engine import followup
+from engine.expr.sqlgen import Layout, SqlCompiler, Unsupported
+from engine.followup import Policy
+
+from ..models import Firing, Record, UtcDateTime
+from ..records.expression_filter import layout_for
+from ..records.store import children_of_many
+from . import followups, timed
+from .schedule import bulk_planner
+
+#: records planned per statement round (bounded memory whatever the workspace's size)
+BATCH = 5000
+#: records per batch for the Python path (classifier runs)
+PY_BATCH = 500
+
+_FIRING = Firing.__table__
+_RECORD = Record.__table__
+
+
+@bulk_planner
+def plan_all(session: Session, current, now: datetime, progress=None, ids: list[int] | None = None):
+    """Follow-ups and time-driven reclassification of every record, or of the records `ids` only."""
+    plan_followups(session, current, now, ids)
+    plan_reclassify(session, current, now, ids)
+
+
+# -- follow-ups -------------------------------------------------------------------------------------------
+
+
+def plan_followups(session: Session, current, now: datetime, ids: list[int] | None = None) -> dict:
+    """Plan every record's follow-ups under `current` (or the records `ids`, without the workspace-wide
+    clean-up); counts of what was kept, moved and planned."""
+    bundle = current.bundle
+    counts = {"records": 0, "kept": 0, "cancelled": 0, "planned": 0, "due_changed": 0}
+    by_object: dict[str, list[Policy]] = {}
+    for p in followup.policies(bundle):
+        by_object.setdefault(p.object, []).append(p)
+    for object_key, pols in by_object.items():
+        _Planner(session, current, object_key, pols, now, counts, ids).run()
+    if ids is not None:
+        return counts
+    session.execute(update(_FIRING).where(_FIRING.c.kind == followups.KIND, _FIRING.c.status == "pending",
+                                          _FIRING.c.bundle_version != current.version)
+                    .values(status="cancelled", outcome="follow-up policy removed", finished_at=now))
+    stale = update(_RECORD).where(_RECORD.c.followup_due_at.is_not(None)).values(followup_due_at=None)
+    if by_object:
+        stale = stale.where(_RECORD.c.object.not_in(list(by_object)))
+    session.execute(stale)
+    return counts
+
+
+class _Planner:
+    """One object's records, batch after batch: read set-based, decide per row with shared due times, write."""
+
+    def __init__(self, session: Session, current, object_key: str, policies: list[Policy], now: datetime,
+                 counts: dict, ids: list[int] | None = None):
+        self.session, self.current, self.object, self.policies, self.now = session, current, object_key, policies, now
+        self.counts = counts
+        self.bundle = current.bundle
+        self.dialect = session.get_bind().dialect.name
+        self.ids = ids
+        self.due_memo: dict = {}
+        self.chain_memo: dict = {}
+        self.sql, self.params, self.in_python = self._statement()
+
+    def _statement(self):
+        bundle, pg = self.bundle, self.dialect == "postgresql"
+        base = layout_for(bundle, self.object, self.dialect)
+        layout = Layout(base.names, base.children, alias="r")
+        local = self.now.astimezone(bundle.tz)
+        params: dict = {"object": self.object}
+        columns, in_python = [], set()
+        for i, p in enumerate(self.policies):
+            if p.activity is None:
+                columns.append(f"NULL AS last_{i}")
+            else:
+                params[f"act_{i}"] = p.activity
+                what = ("a.created_at" if p.activity_time == "created_at" else
+                        f"a.data ->> '{p.activity_time}'" if pg else f"json_extract(a.data, '$.{p.activity_time}')")
+                columns.append(f"(SELECT MAX({what}) FROM records a WHERE a.parent_id = r.id "
+                               f"AND a.object = :act_{i}) AS last_{i}")
+            try:
+                whens = []
+                for entry in p.cadence:
+                    checked = bundle.checked[("followup", _index(bundle, p), "cadence", entry.index, "when")]
+                    cond, _ = SqlCompiler(checked, self.dialect, layout, bundle.module, today=local.date(), now=local,
+                                          tz=bundle.tz, params=params).condition()
+                    whens.append(f"WHEN {cond} THEN {entry.index}")
+                columns.append(f"CASE {' '.join(whens)} END AS cad_{i}" if whens else f"NULL AS cad_{i}")
+            except Unsupported:
+                in_python.add(i)
+                columns.append(f"NULL AS cad_{i}")
+        only = " AND r.id IN :ids" if self.ids is not None else ""
+        sql = (f"SELECT r.id, r.created_at, r.followup_due_at, {', '.join(columns)} FROM records r "
+               f"WHERE r.object = :object AND r.id > :after{only} ORDER BY r.id LIMIT :limit")
+        types = {"created_at": UtcDateTime(), "followup_due_at": UtcDateTime()}
+        for i, p in enumerate(self.policies):
+            types[f"last_{i}"] = UtcDateTime() if p.activity_time == "created_at" else String()
+        stmt = text(sql).columns(**types)
+        if self.ids is not None:
+            stmt = stmt.bindparams(bindparam("ids", expanding=True))
+            params["ids"] = list(self.ids)
+        return stmt, params, in_python
+
+    def run(self):
+        after = 0
+        while True:
+            rows = self.session.execute(self.sql, {**self.params, "after": after, "limit": BATCH}).all()
+            if not rows:
+                return
+            self._batch(rows)
+            after = rows[-1].id
+            self.counts["records"] += len(rows)
+
+    def _batch(self, rows):
+        session, now, version = self.session, self.now, self.current.version
+        lo, hi = rows[0].id, rows[-1].id
+        python_cadence = self._python_cadence(rows) if self.in_python else {}
+        pending: dict[tuple[int, str], list] = {}
+        for f in session.execute(select(_FIRING.c.id, _FIRING.c.record_id, _FIRING.c.payload)
+                                 .where(_FIRING.c.kind == followups.KIND, _FIRING.c.status == "pending",
+                                        _FIRING.c.record_id.between(lo, hi))):
+            pending.setdefault((f.record_id, f.payload.get("policy")), []).append(f)
+        keep, cancel, new, dues = [], [], {}, []
+        for row in rows:
+            earliest = None
+            for i, p in enumerate(self.policies):
+                cad = python_cadence.get((row.id, i)) if i in self.in_python else getattr(row, f"cad_{i}")
+                last = getattr(row, f"last_{i}")
+                if last is not None and not isinstance(last, datetime):
+                    last = followup.activity_instant(self.bundle, last)
+                due = self._due(p, last or row.created_at, cad)
+                due_text = due.isoformat() if due is not None else None
+                kept = False
+                for f in pending.get((row.id, p.key), ()):
+                    if f.payload.get("due") == due_text:
+                        keep.append(f.id)
+                        kept = True
+                    else:
+                        cancel.append({"fid": f.id, "reason": "no cadence entry holds any more: no follow-up due"
+                                       if due is None else f"due time moved from {f.payload.get('due')} to {due_text}"})
+                if due is not None and not kept and (first := self._first_ahead(p, due)) is not None:
+                    step, index, at = first
+                    key = followups.key_of(p, row.id, due, index)
+                    new[key] = {"key": key, "kind": followups.KIND, "record_id": row.id, "due_at": at,
+                                "payload": {"policy": p.key, "due": due_text, "reminder": index, "step": step},
+                                "bundle_version": version, "status": "pending", "outcome": "", "attempts": 0,
+                                "created_at": now}
+                if due is not None and (earliest is None or due < earliest):
+                    earliest = due
+            if row.followup_due_at != earliest:
+                dues.append({"rid": row.id, "due": earliest})
+        if cancel:
+            session.execute(update(_FIRING).where(_FIRING.c.id == bindparam("fid"))
+                            .values(status="cancelled", outcome=bindparam("reason"), finished_at=now), cancel)
+        if keep:
+            session.execute(update(_FIRING).where(_FIRING.c.id.in_(keep)).values(bundle_version=version))
+        if new:
+            self._insert(new)
+        if dues:
+            _set_dues(session, self.dialect, dues)
+        self.counts["kept"] += len(keep)
+        self.counts["cancelled"] += len(cancel)
+        self.counts["due_changed"] += len(dues)
+
+    def _insert(self, new: dict):
+        """Insert new reminder firings; one whose key exists comes back if cancelled, stays if it fired."""
+        session = self.session
+        existing = session.execute(select(_FIRING.c.id, _FIRING.c.key, _FIRING.c.status)
+                                   .where(_FIRING.c.key.in_(list(new)))).all()
+        revive = []
+        for f in existing:
+            row = new.pop(f.key)
+            if f.status == "cancelled":
+                revive.append({"fid": f.id, "due_at": row["due_at"], "payload": row["payload"]})
+        if revive:
+            session.execute(update(_FIRING).where(_FIRING.c.id == bindparam("fid"))
+                            .values(status="pending", due_at=bindparam("due_at"), payload=bindparam("payload"),
+                                    outcome="", finished_at=None, bundle_version=self.current.version), revive)
+        if new:
+            session.execute(insert(_FIRING), list(new.values()))
+        self.counts["planned"] += len(new) + len(revive)
+
+    def _due(self, p: Policy, base: datetime, cad) -> datetime | None:
+        if cad is None:
+            return None
+        entry = next(e for e in p.cadence if e.index == int(cad))
+        day_based = entry.every.total_seconds() % 86400 == 0
+        memo_key = (p.key, entry.index, base.astimezone(self.bundle.tz).date() if day_based else base)
+        due = self.due_memo.get(memo_key)
+        if due is None:
+            due = self.due_memo[memo_key] = followup.due_after(self.bundle, p, base, entry.every)
+        return due
+
+    def _first_ahead(self, p: Policy, due: datetime):
+        memo_key = (p.key, due)
+        if memo_key not in self.chain_memo:
+            chain = followup.reminder_times(self.bundle, p, due)
+            self.chain_memo[memo_key] = next(((step, r.index, at) for step, (r, at) in enumerate(chain)
+                                              if at > self.now), None)
+        return self.chain_memo[memo_key]
+
+    def _python_cadence(self, rows) -> dict:
+        """Cadence indexes for the policies SQL could not express, from the stored values."""
+        records = self.session.scalars(select(Record).where(Record.id.in_([r.id for r in rows]))).all()
+        out = {}
+        for record in records:
+            pols = [p for i, p in enumerate(self.policies) if i in self.in_python]
+            values = followups.values_of(self.session, self.current, record, pols, self.now)
+            for i, p in enumerate(self.policies):
+                if i in self.in_python:
+                    entry = followup.cadence_of(self.bundle, p, values, self.now)
+                    out[(record.id, i)] = None if entry is None else entry.index
+        for record in records:
+            self.session.expunge(record)
+        return out
+
+
+def _set_dues(session: Session, dialect: str, dues: list[dict]):
+    """Store many records' due times: on PostgreSQL one UPDATE … FROM unnest(ids, dues), else executemany."""
+    if dialect != "postgresql":
+        session.execute(update(_RECORD).where(_RECORD.c.id == bindparam("rid"))
+                        .values(followup_due_at=bindparam("due")), dues)
+        return
+    session.execute(text("UPDATE records SET followup_due_at = v.due "
+                         "FROM unnest(CAST(:ids AS bigint[]), CAST(:dues AS timestamptz[])) AS v(id, due) "
+                         "WHERE records.id = v.id"),
+                    {"ids": [d["rid"] for d in dues], "dues": [d["due"] for d in dues]})
+
+
+def _index(bundle, policy: Policy) -> int:
+    """The policy's position in the bundle's `followup` list (where its checked conditions are kept)."""
+    return next(i for i, spec in enumerate(bundle.document.get("followup") or []) if spec.get("key") == policy.key)
+
+
+# -- time-driven reclassification -------------------------------------------------------------------------
+
+
+def plan_reclassify(session: Session, current, now: datetime, ids: list[int] | None = None) -> int:
+    """Plan each time-dependent record's (or each of `ids`') next reclassification instant; the number of
+    records planned."""
+    bundle = current.bundle
+    planned = 0
+    for object_key, obj in bundle.objects.items():
+        if obj.parent is not None or not bundle.classifier(object_key).timeline.depends_on_time:
+            continue
+        after = 0
+        while True:
+            stmt = select(Record).options(defer(Record.explain)).where(Record.object == object_key, Record.id > after)
+            if ids is not None:
+                stmt = stmt.where(Record.id.in_(ids))
+            records = session.scalars(stmt.order_by(Record.id).limit(PY_BATCH)).all()
+            if not records:
+                break
+            kids = children_of_many(session, [r.id for r in records], obj.children)
+            wanted = {}
+            for record in records:
+                at = timed.next_change(current, record, kids[record.id], now)
+                if at is not None:
+                    wanted[record.id] = (timed.key_of(record.id, at), at)
+            batch = [r.id for r in records]
+            after = batch[-1]
+            session.flush()
+            if ids is None:  # bounded memory over the whole workspace (a batch of `ids` is bounded already)
+                session.expunge_all()
+            planned += _sync_reclassify(session, current, batch, wanted, now)
+    if ids is not None:
+        return planned
+    session.execute(update(_FIRING).where(_FIRING.c.kind == timed.KIND, _FIRING.c.status == "pending",
+                                          _FIRING.c.bundle_version != current.version)
+                    .values(status="cancelled", outcome="values no longer change with time", finished_at=now))
+    return planned
+
+
+def _sync_reclassify(session: Session, current, ids: list[int], wanted: dict, now: datetime) -> int:
+    keep, cancel = [], []
+    for f in session.execute(select(_FIRING.c.id, _FIRING.c.record_id, _FIRING.c.key)
+                             .where(_FIRING.c.kind == timed.KIND, _FIRING.c.status == "pending",
+                                    _FIRING.c.record_id.in_(ids))):
+        if f.record_id in wanted and wanted[f.record_id][0] == f.key:
+            keep.append(f.id)
+            del wanted[f.record_id]
+        else:
+            cancel.append(f.id)
+    if cancel:
+        session.execute(update(_FIRING).where(_FIRING.c.id.in_(cancel))
+                        .values(status="cancelled", outcome="values now change at another time", finished_at=now))
+    if keep:
+        session.execute(update(_FIRING).where(_FIRING.c.id.in_(keep)).values(bundle_version=current.version))
+    rows = {key: {"key": key, "kind": timed.KIND, "record_id": rid, "due_at": at, "payload": {"at": at.isoformat()},
+                  "bundle_version": current.version, "status": "pending", "outcome": "", "attempts": 0,
+                  "created_at": now} for rid, (key, at) in wanted.items()}
+    if rows:
+        for f in session.execute(select(_FIRING.c.id, _FIRING.c.key, _FIRING.c.status)
+                                 .where(_FIRING.c.key.in_(list(rows)))).all():
+            rows.pop(f.key)
+            if f.status == "cancelled":
+                session.execute(update(_FIRING).where(_FIRING.c.id == f.id)
+                                .values(status="pending", outcome="", finished_at=None,
+                                        bundle_version=current.version))
+        if rows:
+            session.execute(insert(_FIRING), list(rows.values()))
+    return len(rows) + len(keep)
