@@ -102,3 +102,32 @@ def login(app, make_user):
         assert response.status_code == 302, response.get_data(as_text=True)
         return client
     return login
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served on a free local port (CSRF on, as in production) for the browser tests; its base URL."""
+    import threading
+
+    from werkzeug.serving import make_server
+    app.config["WTF_CSRF_ENABLED"] = True
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium, driven by Playwright (`playwright install` cannot download browsers here)."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+    executable = shutil.which("chromium")
+    assert executable, "Debian's chromium is needed for browser tests (apt-get install chromium; .ci/run does)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable,
+                              args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
+        yield b
+        b.close()

@@ -6,38 +6,18 @@ an edit made on a stale page is refused and the rep's input is kept.
 """
 from __future__ import annotations
 
-import shutil
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 BUNDLE = Path(__file__).parent / "data" / "crm.bundle.yaml"
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 
 @pytest.fixture
-def server(app, publish):
+def server(publish, live_server):
     publish(BUNDLE)
-    app.config["WTF_CSRF_ENABLED"] = True
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    executable = shutil.which("chromium")
-    assert executable, "Debian's chromium is needed for browser tests (apt-get install chromium; .ci/run does)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable,
-                              args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
-        yield b
-        b.close()
+    return live_server
 
 
 def _login(browser, base, username, password):

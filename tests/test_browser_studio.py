@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 DATA = Path(__file__).parent / "data"
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -36,25 +33,8 @@ REVENUES = [(i % 10) * 250_000 for i in range(1000)]
 
 
 @pytest.fixture
-def server(app, frozen):
-    app.config["WTF_CSRF_ENABLED"] = True
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    executable = shutil.which("chromium")
-    assert executable, "Debian's chromium is needed for browser tests (apt-get install chromium)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable,
-                              args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
-        yield b
-        b.close()
+def server(live_server, frozen):
+    return live_server
 
 
 def _login(browser, base, username, password, width=1280):

@@ -6,15 +6,12 @@ due at 00:30 on the 16th local time falls on the 15th in UTC, and must not count
 from __future__ import annotations
 
 import re
-import shutil
-import threading
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from designer.db import transaction
 from designer.models import Notification, Record, Task
@@ -180,39 +177,29 @@ def test_anonymous_users_are_sent_to_login(app):
 
 
 @pytest.fixture
-def server(app, world):
-    app.config["WTF_CSRF_ENABLED"] = True
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
+def server(world, live_server):
+    return live_server
 
 
-def test_pages_fit_a_phone_and_mark_done_works_there(server, make_user):
-    from playwright.sync_api import sync_playwright
-    executable = shutil.which("chromium")
-    assert executable, "Debian's chromium is needed for browser tests (apt-get install chromium)"
+def test_pages_fit_a_phone_and_mark_done_works_there(server, browser, make_user):
     password = make_user("alice")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable,
-                                    args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
-        page = browser.new_context(viewport={"width": 360, "height": 780}, locale="zh-CN").new_page()
-        page.goto(f"{server}/login")
-        page.fill("#username", "alice")
-        page.fill("#password", password)
-        page.click("button.primary")
-        for path in ("/today", "/inbox", "/tasks"):
-            page.goto(server + path)
-            width = page.evaluate("document.documentElement.scrollWidth")
-            assert width <= 360, f"{path} is {width}px wide on a 360px phone"
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / f"inbox{path.replace('/', '-')}.png"), full_page=True)
-        page.goto(server + "/today")
-        assert page.locator("li.overdue").count() == 3  # two records and one task
-        assert page.locator("li.overdue .title").first.evaluate("e => getComputedStyle(e).color") == "rgb(196, 50, 10)"
-        page.locator("li", has_text="今日任务").get_by_role("button").click()
-        page.wait_for_url(f"{server}/today")
-        assert "今日任务" not in page.locator("ul.tasks").inner_text()
-        assert page.locator(".flash.ok").inner_text().startswith("任务已完成")
-        browser.close()
+    context = browser.new_context(viewport={"width": 360, "height": 780}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{server}/login")
+    page.fill("#username", "alice")
+    page.fill("#password", password)
+    page.click("button.primary")
+    for path in ("/today", "/inbox", "/tasks"):
+        page.goto(server + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"{path} is {width}px wide on a 360px phone"
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"inbox{path.replace('/', '-')}.png"), full_page=True)
+    page.goto(server + "/today")
+    assert page.locator("li.overdue").count() == 3  # two records and one task
+    assert page.locator("li.overdue .title").first.evaluate("e => getComputedStyle(e).color") == "rgb(196, 50, 10)"
+    page.locator("li", has_text="今日任务").get_by_role("button").click()
+    page.wait_for_url(f"{server}/today")
+    assert "今日任务" not in page.locator("ul.tasks").inner_text()
+    assert page.locator(".flash.ok").inner_text().startswith("任务已完成")
+    context.close()
