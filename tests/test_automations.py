@@ -178,6 +178,20 @@ def test_publishing_plans_date_firings_for_existing_records(app, publish, make_u
     assert [f.key for f in rows(app, Firing, Firing.kind == "automation_date")] == [f"date:renewal:{rid}:2026-08-01"]
 
 
+def test_publishing_plans_date_firings_in_every_batch(app, publish, make_user, monkeypatch):
+    """A workspace larger than one batch: every record is planned, not only the first batch's."""
+    from designer.workflows import automations
+    monkeypatch.setattr(automations, "BATCH", 2)
+    text = BUNDLE.read_text("utf-8")
+    renewal = text[text.index("  - key: renewal"):text.index("  - key: lost")]
+    publish(text.replace(renewal, ""))
+    make_user("alice")
+    ids = [create(app, f"已有客户{i}", contract_end=f"2026-08-0{i + 1}") for i in range(5)]
+    publish(text)
+    keys = sorted(f.key for f in rows(app, Firing, Firing.kind == "automation_date"))
+    assert keys == sorted(f"date:renewal:{rid}:2026-08-0{i + 1}" for i, rid in enumerate(ids))
+
+
 def test_the_record_page_lists_what_automations_did(world, login):
     client = login("carol", manager="boss")
     with world.app_context(), freeze(T0), transaction(world) as s:

@@ -215,21 +215,14 @@ def plan_all(session: Session, current, now: datetime, progress=None, ids: list[
 def _plan_dates_of(session, current, object_key: str, now: datetime, ids: list[int] | None = None):
     """Every record's (or each of `ids`') date firings for one object: per batch one read of its firings and
     bulk writes."""
-    from ..records.store import children_of_many, raw_of
+    from ..records.store import children_of_many, in_batches, raw_of
     bundle = current.bundle
     clf = bundle.classifier(object_key)
     dated = automations(bundle, object_key, "date")
-    last = 0
-    while True:
-        stmt = select(Record).options(defer(Record.explain)).where(Record.object == object_key, Record.id > last)
-        if ids is not None:
-            stmt = stmt.where(Record.id.in_(ids))
-        batch = session.scalars(stmt.order_by(Record.id).limit(BATCH)).all()
-        if not batch:
-            return
-        last = batch[-1].id
-        ids = [r.id for r in batch]
-        kids = children_of_many(session, ids, bundle.objects[object_key].children)
+    stmt = select(Record).options(defer(Record.explain)).where(Record.object == object_key)
+    for batch in in_batches(session, stmt, BATCH, ids):
+        batch_ids = [r.id for r in batch]
+        kids = children_of_many(session, batch_ids, bundle.objects[object_key].children)
         desired = {}
         for record in batch:
             values = clf.classify(clf.coerce(raw_of(record, kids[record.id]), problems=[]), now).record_with_values()
@@ -237,7 +230,7 @@ def _plan_dates_of(session, current, object_key: str, now: datetime, ids: list[i
                 got = _date_firing(bundle, record, values, i, spec)
                 if got is not None:
                     desired[got[0]] = (record.id, "automation_date", got[1], got[2])
-        sync_pending(session, current, ids, ("automation_date",), desired, now,
+        sync_pending(session, current, batch_ids, ("automation_date",), desired, now,
                      "rules published: the date changed or is empty")
 
 

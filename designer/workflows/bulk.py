@@ -32,7 +32,7 @@ from engine.followup import Policy
 
 from ..models import Firing, Record, UtcDateTime
 from ..records.expression_filter import layout_for
-from ..records.store import children_of_many
+from ..records.store import children_of_many, in_batches
 from . import followups, timed
 from .schedule import bulk_planner
 
@@ -272,14 +272,8 @@ def plan_reclassify(session: Session, current, now: datetime, ids: list[int] | N
     for object_key, obj in bundle.objects.items():
         if obj.parent is not None or not bundle.classifier(object_key).timeline.depends_on_time:
             continue
-        after = 0
-        while True:
-            stmt = select(Record).options(defer(Record.explain)).where(Record.object == object_key, Record.id > after)
-            if ids is not None:
-                stmt = stmt.where(Record.id.in_(ids))
-            records = session.scalars(stmt.order_by(Record.id).limit(PY_BATCH)).all()
-            if not records:
-                break
+        stmt = select(Record).options(defer(Record.explain)).where(Record.object == object_key)
+        for records in in_batches(session, stmt, PY_BATCH, ids):
             kids = children_of_many(session, [r.id for r in records], obj.children)
             wanted = {}
             for record in records:
@@ -287,7 +281,6 @@ def plan_reclassify(session: Session, current, now: datetime, ids: list[int] | N
                 if at is not None:
                     wanted[record.id] = (timed.key_of(record.id, at), at)
             batch = [r.id for r in records]
-            after = batch[-1]
             session.flush()
             if ids is None:  # bounded memory over the whole workspace (a batch of `ids` is bounded already)
                 session.expunge_all()

@@ -238,7 +238,7 @@ _PLANNING_COLUMNS = (Record.id, Record.object, Record.parent_id, Record.owner, R
 def plan_all(session: Session, current, now: datetime, progress=None, ids: list[int] | None = None):
     """After a publish: plan every owned record of every object with a pool, a batch at a time; with `ids`
     only those records (a batched import), without cancelling what other records have pending."""
-    from ..records.store import children_of_many, raw_of
+    from ..records.store import children_of_many, in_batches, raw_of
     bundle = current.bundle
     objects = sorted({p.object for p in pools(bundle)})
     if ids is None:
@@ -251,17 +251,9 @@ def plan_all(session: Session, current, now: datetime, progress=None, ids: list[
     for object_key in objects:
         obj = bundle.objects[object_key]
         clf = bundle.classifier(object_key)
-        last = 0
-        while True:
-            stmt = (select(Record).options(load_only(*_PLANNING_COLUMNS))
-                    .where(Record.object == object_key, Record.id > last, Record.pool.is_(None),
-                           Record.owner.is_not(None)))
-            if ids is not None:
-                stmt = stmt.where(Record.id.in_(ids))
-            batch = session.scalars(stmt.order_by(Record.id).limit(BATCH)).all()
-            if not batch:
-                break
-            last = batch[-1].id
+        stmt = (select(Record).options(load_only(*_PLANNING_COLUMNS))
+                .where(Record.object == object_key, Record.pool.is_(None), Record.owner.is_not(None)))
+        for batch in in_batches(session, stmt, BATCH, ids):
             kids = children_of_many(session, [r.id for r in batch], obj.children)
             desired = {}
             for r in batch:
