@@ -118,9 +118,13 @@ def live_server(app):
     httpd.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's headless Chromium, driven by Playwright (`playwright install` cannot download browsers here)."""
+    """Debian's headless Chromium, driven by Playwright (`playwright install` cannot download browsers here).
+
+    One per test module, not per session: sync Playwright keeps an asyncio loop running in the main thread
+    while it is open, and later tests (the procrastinate worker) start loops of their own.
+    """
     import shutil
 
     from playwright.sync_api import sync_playwright
