@@ -231,14 +231,7 @@ class _Builder:
                 return f"(CASE WHEN jsonb_typeof({raw}) = 'array' THEN {raw} END)"
             return txt
         value = f"json_extract({{a}}.data, '$.{key}')"
-        kind = f"json_type({{a}}.data, '$.{key}')"
-        digits = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
-        guard = {NUMBER: f"{kind} IN ('integer', 'real')", BOOL: f"{kind} IN ('true', 'false')",
-                 "date": f"{kind} = 'text' AND {value} GLOB '{digits}'",
-                 DATETIME: f"{kind} = 'text' AND {value} GLOB '{digits}T*'"}
-        if type_.startswith("list:"):
-            return f"(CASE WHEN {kind} = 'array' THEN {value} END)"
-        return f"(CASE WHEN {guard[type_]} THEN {value} END)" if type_ in guard else value
+        return _sqlite_fitting(value, f"json_type({{a}}.data, '$.{key}')", type_, value)
 
     def stamp(self, column: str) -> str:
         """`created_at` / `updated_at`: SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC); stored JSON has ISO 8601."""
@@ -290,14 +283,7 @@ class _Builder:
 
     def fragment(self, j: str, type_: str) -> str:
         """SQLite: a field's value from its JSON fragment, NULL when it does not fit the type (as field_sql)."""
-        value, kind = f"json_extract({j}, '$')", f"json_type({j})"
-        digits = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
-        guard = {NUMBER: f"{kind} IN ('integer', 'real')", BOOL: f"{kind} IN ('true', 'false')",
-                 "date": f"{kind} = 'text' AND {value} GLOB '{digits}'",
-                 DATETIME: f"{kind} = 'text' AND {value} GLOB '{digits}T*'"}
-        if type_.startswith("list:"):
-            return f"(CASE WHEN {kind} = 'array' THEN {j} END)"
-        return f"(CASE WHEN {guard[type_]} THEN {value} END)" if type_ in guard else value
+        return _sqlite_fitting(f"json_extract({j}, '$')", f"json_type({j})", type_, j)
 
     def type_of(self, key: str, name: str) -> str:
         obj = self.bundle.objects[key]
@@ -680,3 +666,14 @@ def reclassify_python(session: Session, cur: Current, now: datetime, objects: li
         if step:
             step(len(batch))
     return changed
+
+
+def _sqlite_fitting(value: str, kind: str, type_: str, array: str) -> str:
+    """SQLite: `value` (of JSON type `kind`), NULL when it does not fit the field's type; a list yields `array`."""
+    digits = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+    guard = {NUMBER: f"{kind} IN ('integer', 'real')", BOOL: f"{kind} IN ('true', 'false')",
+             "date": f"{kind} = 'text' AND {value} GLOB '{digits}'",
+             DATETIME: f"{kind} = 'text' AND {value} GLOB '{digits}T*'"}
+    if type_.startswith("list:"):
+        return f"(CASE WHEN {kind} = 'array' THEN {array} END)"
+    return f"(CASE WHEN {guard[type_]} THEN {value} END)" if type_ in guard else value
