@@ -108,7 +108,10 @@ def _object_schemas(bundle, obj) -> dict:
             "created_by": {"type": ["string", "null"]},
             "updated_at": {"type": "string", "format": "date-time"},
             "updated_by": {"type": ["string", "null"]},
-            "bundle_version": {"type": ["integer", "null"]},
+            "bundle_version": {"type": ["integer", "null"],
+                               "description": "The published bundle version whose rules last changed this "
+                                              "record's computed values or explanation (a publish that leaves "
+                                              "them as they were does not rewrite the record)."},
         },
     }
     if obj.parent is None:

@@ -141,8 +141,9 @@ def _sql(session, bundle, key, keys, lists, plan, dialect, now, samples) -> dict
         columns.append(f"{old} AS o{i}, {new} AS n{i}")
     seen: list[dict] = [{} for _ in keys]
     records = 0
-    result = session.execute(text(f"SELECT s.id, {', '.join(columns)} FROM ({plan.sql}) s JOIN records r ON r.id = s.id"),
-                             plan.params)
+    # CROSS JOIN: SQLite reads the new values first and each stored record by its id, not the other way round
+    result = session.execute(text(f"SELECT s.id, {', '.join(columns)} FROM ({plan.sql}) s CROSS JOIN records r "
+                                  f"WHERE r.id = s.id"), plan.params)
     for row in result:  # per pair: [count, the lowest `samples` ids so far as a max-heap of -id]
         records += 1
         rid = row[0]

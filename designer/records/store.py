@@ -239,8 +239,8 @@ def recompute(session: Session, current: Current, record: Record, cause: str, no
     result = clf.classify(typed, now)
     computed = wire(result.values)
     explain = codecs.to_json(result.explain())
-    if computed == record.computed and explain == record.explain and record.bundle_version == current.version:
-        return False
+    if computed == record.computed and explain == record.explain:  # unchanged: its row, version and
+        return False  # bundle_version (the rules that last changed it) stay, as on the SQL path
     old = dict(record.computed or {})
     record.computed = computed
     record.explain = explain
