@@ -115,12 +115,11 @@ class _Printf:
         calls, fmt, args = [], [], []
 
         def flush():
-            text = "".join(fmt).replace("'", "''").replace(":", "\\:")  # for sqlalchemy.text(): a colon
-            # in the literal is not a bind parameter
+            text = "".join(fmt)
             if args:
-                calls.append(f"printf('{text}', {', '.join(args)})")
+                calls.append(f"printf({_sqlite_literal(text)}, {', '.join(args)})")
             elif text:
-                calls.append(f"'{text.replace('%%', '%')}'")
+                calls.append(_sqlite_literal(text.replace("%%", "%")))
             fmt.clear()
             args.clear()
 
@@ -166,6 +165,8 @@ class _Builder:
         self.grouped: dict = {}
         #: names the object's expressions mention: the input fields worth extracting once per row
         self.mentioned: set = set()
+        #: SQLite, while the output JSON is built: JSON text of a value -> its column a level below
+        self.quoted: dict | None = None
 
     # -- literals and JSON ---------------------------------------------------
     def text_param(self, value: str) -> str:
@@ -249,10 +250,16 @@ class _Builder:
                 return f"trim_scale(CAST({sql} AS numeric))"
             return sql
         if type_ == BOOL:
-            return f"(CASE WHEN ({sql}) IS NULL THEN 'null' WHEN ({sql}) THEN 'true' ELSE 'false' END)"
-        if type_.startswith("list:"):
-            return f"COALESCE({sql}, 'null')"
-        return f"json_quote({sql})"
+            out = f"(CASE WHEN ({sql}) IS NULL THEN 'null' WHEN ({sql}) THEN 'true' ELSE 'false' END)"
+        elif type_.startswith("list:"):
+            out = f"COALESCE({sql}, 'null')"
+        else:
+            out = f"json_quote({sql})"
+        if self.quoted is None:
+            return out
+        # While the final JSON is built, each value is made JSON once per row, a level below, however many
+        # explanation branches and `read` objects write it.
+        return f"t.{self.quoted.setdefault(out, f'jq{len(self.quoted)}')}"
 
     # -- where names live ------------------------------------------------------
     def field_sql(self, key: str, type_: str) -> str:
@@ -309,8 +316,7 @@ class _Builder:
                             for f in fields)
             return f"SELECT {kept}{typed} FROM ({base}) {alias}"
         raw = "".join(f", {alias}.data -> '$.{f.key}' AS j_{f.key}" for f in fields)
-        typed = "".join(f", {self.options(self.fragment(f'{alias}.j_{f.key}', f.value_type), f)} AS f_{f.key}"
-                        for f in fields)
+        typed = "".join(f", {self.typed_fragment(f'{alias}.j_{f.key}', f)} AS f_{f.key}" for f in fields)
         typed_rows = f"SELECT {kept}{typed} FROM (SELECT {kept}{raw} FROM ({base}) {alias}{self.fence()}) {alias}"
         # fenced too: each value typed once per row, however many aggregates and rules read it
         return f"SELECT * FROM ({typed_rows}{self.fence()}) {alias}"
@@ -322,19 +328,29 @@ class _Builder:
         values = ", ".join(self.text_param(v) for v in option_index(f.spec)[0])
         return f"(CASE WHEN {sql} IN ({values}) THEN {sql} END)"
 
-    def fragment(self, j: str, type_: str) -> str:
-        """SQLite: a field's value from its JSON fragment, NULL when it does not fit the type (as field_sql).
+    def typed_fragment(self, j: str, f) -> str:
+        """SQLite: a field's value from its JSON fragment (`data -> '$.key'`), NULL when it does not fit the
+        field (as field_sql and `options`).
 
-        Dates, datetimes and booleans are recognised on the fragment's text (`"2026-11-03"`, `true`), which
-        our JSON writers never escape: no JSON function runs for them."""
+        Most fields are recognised on the fragment's text, without a JSON function: a date is
+        `"2026-11-03"`, a boolean `true`, a number starts with a digit or a minus sign (nothing else in
+        JSON does), and a select option is its JSON spelling, as our writers spell it, mapped back to the
+        option (so an option that is gone reads as empty)."""
+        type_ = f.value_type
         digits = '"[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'
+        if f.type == "select" and f.spec.get("options"):
+            cases = " ".join(f"WHEN {_sqlite_literal(codecs.dumps(v))} THEN {self.text_param(v)}"
+                             for v in option_index(f.spec)[0])
+            return f"(CASE {j} {cases} END)"
         if type_ == "date":
             return f"(CASE WHEN {j} GLOB '{digits}\"' THEN substr({j}, 2, 10) END)"
         if type_ == DATETIME:
             return f"(CASE WHEN {j} GLOB '{digits}T*\"' THEN json_extract({j}, '$') END)"
         if type_ == BOOL:
             return f"(CASE {j} WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)"
-        return _sqlite_fitting(f"json_extract({j}, '$')", f"json_type({j})", type_, j)
+        if type_ == NUMBER:
+            return f"(CASE WHEN {j} GLOB '[0-9-]*' THEN {j} + 0 END)"
+        return self.options(_sqlite_fitting(f"json_extract({j}, '$')", f"json_type({j})", type_, j), f)
 
     def type_of(self, key: str, name: str) -> str:
         obj = self.bundle.objects[key]
@@ -424,13 +440,15 @@ class _Builder:
         With `where` (on the parent id), for the grouped pass: the read fields extracted once per row.
         Without, for sub-queries correlated with one parent row: plain, so the parent_id index serves it."""
         obj = self.bundle.objects[key]
-        base = (f"SELECT c.id, c.parent_id, c.object, c.data, c.created_at, c.updated_at FROM records c "
-                f"WHERE c.object = '{key}'")
-        if where is not None:
-            base = self.extract(key, "c", base + f" AND {where.format(col='c.parent_id')}",
-                                ["id", "parent_id", "object", "created_at", "updated_at"])
+        if where is not None:  # only the columns some expression reads travel through the levels
+            columns = ["parent_id"] + [c for c in ("id", "created_at", "updated_at") if c in self.mentioned]
+            base = self.extract(key, "c", f"SELECT {', '.join(f'c.{c}' for c in columns)}, c.data FROM records c "
+                                f"WHERE c.object = '{key}' AND {where.format(col='c.parent_id')}", columns)
         elif not obj.formula_order and not self.bundle.classifications_of(key):
             return "records"
+        else:
+            base = (f"SELECT c.id, c.parent_id, c.object, c.data, c.created_at, c.updated_at FROM records c "
+                    f"WHERE c.object = '{key}'")
         return "(" + self.levels(key, base, Layout(self.names(key, where is not None), alias="c"), fenced=False) + ")"
 
     def group(self, key: str, layout: Layout, grouped_names: dict) -> dict[str, list[str]]:
@@ -494,11 +512,16 @@ class _Builder:
                                     for c in classes]
             return ObjectSql(key, f"SELECT {', '.join(out)} FROM ({chain}{self.fence()}) t", self.params,
                              [c.key for c in classes])
+        self.quoted = {} if not self.pg else None
         computed = self.obj([(k, self.json_of(f"t.v_{k}", t)) for k, t in values])
         out = ["t.id AS id", f"{computed} AS computed"]
         if explain:
             explained = self.obj([(c.key, self.explain(key, c, layout)) for c in classes])
             out.append(f"{explained} AS explain")
+        if self.quoted:
+            chain = (f"SELECT t.*, {', '.join(f'{sql} AS {col}' for sql, col in self.quoted.items())} "
+                     f"FROM ({chain}{self.fence()}) t")
+        self.quoted = None
         sql = f"SELECT {', '.join(out)} FROM ({chain}{self.fence()}) t"
         return ObjectSql(key, sql, self.params, [c.key for c in classes])
 
@@ -626,16 +649,20 @@ def reclassify(session: Session, cur: Current, now: datetime, progress=None) -> 
 @contextmanager
 def page_cache(session: Session):
     """SQLite: a page cache of up to 256 MB on this connection while a bulk statement runs (the default 2 MB
-    makes every pass over the records read its pages again); set back afterwards."""
+    makes every pass over the records read its pages again), and the file memory-mapped (pages read in
+    place rather than copied out of the OS cache: a few per cent on a million records); set back afterwards."""
     if session.get_bind().dialect.name != "sqlite":
         yield
         return
     before = session.execute(text("PRAGMA cache_size")).scalar()
+    mapped = session.execute(text("PRAGMA mmap_size")).scalar()
     session.execute(text("PRAGMA cache_size = -262144"))
+    session.execute(text(f"PRAGMA mmap_size = {1 << 34}"))  # capped by the library (2 GB in Debian's build)
     try:
         yield
     finally:
         session.execute(text(f"PRAGMA cache_size = {int(before)}"))
+        session.execute(text(f"PRAGMA mmap_size = {int(mapped or 0)}"))
 
 
 def _create_temp(session: Session, dialect: str):
@@ -731,6 +758,11 @@ def reclassify_python(session: Session, cur: Current, now: datetime, objects: li
         if step:
             step(len(batch))
     return changed
+
+
+def _sqlite_literal(value: str) -> str:
+    """A string literal in the text of a `sqlalchemy.text()` statement (a colon is not a parameter)."""
+    return "'" + value.replace("'", "''").replace(":", "\\:") + "'"
 
 
 def _sqlite_fitting(value: str, kind: str, type_: str, array: str) -> str:
