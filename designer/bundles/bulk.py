@@ -73,13 +73,13 @@ TEMP = "tw_bulk"
 CAUSE = "rules published"
 #: A range of ids: the `where` of `compile_object` for chunked runs.
 RANGE = "{col} > :lo AND {col} <= :hi"
-_PAIRS = 40  # JSON object pairs per jsonb_build_object() call (PostgreSQL allows 100 arguments)
 
 
 @dataclass
 class ObjectSql:
     """One object's SELECT of (id, computed[, explain]) for the records its `where` keeps, as the text of
-    a `sqlalchemy.text()` (colons in its literals are escaped)."""
+    a `sqlalchemy.text()` (colons in its literals are escaped); computed and explain are JSON texts (on
+    PostgreSQL as jsonb prints them)."""
 
     object: str
     sql: str
@@ -92,20 +92,23 @@ class ObjectSql:
 
 
 class _Text(str):
-    """SQLite: a piece of JSON text known when the SQL is written (a key, a rule's label): it goes into
-    printf()'s format, not among its arguments."""
+    """A piece of JSON text known when the SQL is written (a key, a rule's label): written into the SQL
+    once, not passed or built again on every row."""
 
 
 class _Printf:
-    """SQLite: a JSON text as literal pieces and SQL values, written as printf() calls only when the SQL
-    is. An object nested in another joins its parent's call: an explanation is one printf() per
-    classification branch rather than one per object and array in it, and its labels are written once
-    into the format instead of being passed on every row (a third of a publish's time went there)."""
+    """A JSON text as literal pieces and SQL values (each already JSON text), written out only when the
+    SQL is, so that an object nested in another joins its parent's expression.
+
+    SQLite writes it with printf() (one call per classification branch rather than one per object and
+    array in it, the labels in the format); PostgreSQL concatenates the pieces and parses the row's
+    text into jsonb once, which is three times faster than nesting jsonb_build_object() calls, each
+    of which copies what it is given."""
 
     ARGS = 100  # SQL values per printf() call (SQLite allows 127 arguments)
 
-    def __init__(self, parts: list):
-        self.parts = parts
+    def __init__(self, parts: list, pg: bool):
+        self.parts, self.pg = parts, pg
 
     @staticmethod
     def parts_of(value) -> list:
@@ -113,27 +116,33 @@ class _Printf:
 
     def __str__(self) -> str:
         calls, fmt, args = [], [], []
+        literal = _literal
 
         def flush():
             text = "".join(fmt)
-            if args:
-                calls.append(f"printf({_sqlite_literal(text)}, {', '.join(args)})")
+            if self.pg:
+                calls.extend(([literal(text)] if text else []) + args)
+            elif args:
+                calls.append(f"printf({literal(text)}, {', '.join(args)})")
             elif text:
-                calls.append(_sqlite_literal(text.replace("%%", "%")))
+                calls.append(literal(text.replace("%%", "%")))
             fmt.clear()
             args.clear()
 
         for part in self.parts:
             if isinstance(part, _Text):
-                fmt.append(part.replace("%", "%%"))
+                fmt.append(part if self.pg else part.replace("%", "%%"))
+                continue
+            if self.pg:
+                flush()
+                calls.append(str(part))
                 continue
             if len(args) == self.ARGS:
                 flush()
             fmt.append("%s")
-            args.append(part)
+            args.append(str(part))
         flush()
         return "(" + " || ".join(calls or ["''"]) + ")"
-
 
 
 class _Compiler(SqlCompiler):
@@ -194,62 +203,56 @@ class _Builder:
 
     def jconst(self, value):
         """A constant as a value inside a JSON object being built."""
-        return self.lit(value) if self.pg else _Text(codecs.dumps(value))
+        return _Text(codecs.dumps(value))
 
     def json_bool(self, value: bool):
-        return ("TRUE" if value else "FALSE") if self.pg else _Text("true" if value else "false")
+        return _Text("true" if value else "false")
 
-    # JSON is built with jsonb functions on PostgreSQL. On SQLite json_object() escapes every constant
-    # label again on every row; there the JSON is written as text by printf() (`_Printf`), each value
-    # already JSON text (json_of), which is several times faster.
+    # JSON is written as text, each value already JSON text (json_of): json_object() on SQLite escapes
+    # every constant label again on every row, and PostgreSQL's nested jsonb_build_object() calls copy
+    # each object into the next (see `_Printf`).
+    # On PostgreSQL the text is the one jsonb prints (keys by length then bytes, ", " and ": "), so that
+    # the stored jsonb, printed, compares with it as text: only the rows that changed are parsed.
     def obj(self, pairs: list[tuple[str, object]]):
         """A JSON object of (name, JSON value) pairs."""
+        comma, colon = (", ", ": ") if self.pg else (",", ":")
         if self.pg:
-            if not pairs:
-                return "CAST('{}' AS jsonb)"
-            keys = [f"'{k}'" if _plain_key(k) else self.text_param(k) for k, _ in pairs]
-            items = [f"{key}, {v}" for key, (_, v) in zip(keys, pairs)]
-            parts = [f"jsonb_build_object({', '.join(items[i:i + _PAIRS])})" for i in range(0, len(items), _PAIRS)]
-            return parts[0] if len(parts) == 1 else "(" + " || ".join(parts) + ")"
+            pairs = sorted(pairs, key=lambda kv: (len(kv[0].encode()), kv[0].encode()))
         parts: list = [_Text("{")]
         for n, (k, v) in enumerate(pairs):
-            parts += [_Text(("," if n else "") + codecs.dumps(k) + ":"), *_Printf.parts_of(v)]
-        return _Printf(parts + [_Text("}")])
+            parts += [_Text((comma if n else "") + codecs.dumps(k) + colon), *_Printf.parts_of(v)]
+        return _Printf(parts + [_Text("}")], self.pg)
 
     def arr(self, items: list):
         """A JSON array of JSON values."""
-        if self.pg:
-            return f"jsonb_build_array({', '.join(map(str, items))})"
+        comma = ", " if self.pg else ","
         parts: list = [_Text("[")]
         for n, v in enumerate(items):
-            parts += ([_Text(",")] if n else []) + _Printf.parts_of(v)
-        return _Printf(parts + [_Text("]")])
+            parts += ([_Text(comma)] if n else []) + _Printf.parts_of(v)
+        return _Printf(parts + [_Text("]")], self.pg)
 
     def kept(self, items: list[tuple[str, str]]) -> str:
         """A JSON array of the items (JSON) whose condition holds, in order."""
-        if not items:
-            return self.arr([])
-        if self.pg:
-            array = self.arr([f"CASE WHEN {cond} THEN {item} END" for cond, item in items])
-            return f"jsonb_path_query_array({array}, '$[*] ? (@ != null)')"
-        return self.joined(items)
+        return self.joined(items) if items else self.arr([])
 
     def joined(self, items: list[tuple[str, str]]) -> str:
         """The text of a JSON array of the items (JSON texts) whose condition holds: '[a,c]' (or '[]')."""
-        parts = " || ".join(f"COALESCE(',' || CASE WHEN {cond} THEN {item} END, '')" for cond, item in items)
-        return f"('[' || substr({parts}, 2) || ']')"
+        comma = ", " if self.pg else ","
+        parts = " || ".join(f"COALESCE('{comma}' || CASE WHEN {cond} THEN {item} END, '')" for cond, item in items)
+        return f"('[' || substr({parts}, {len(comma) + 1}) || ']')"
 
     def json_of(self, sql: str, type_: str) -> str:
-        """A SQL value as the JSON value `codecs.to_json` makes of the engine's value."""
+        """A SQL value as the JSON text of the value `codecs.to_json` makes of the engine's value."""
         if self.pg:
             if type_ == DATETIME:  # ISO 8601 in UTC, microseconds only when there are some, as Python writes it
-                return (f"(to_char(({sql}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
-                        f"date_trunc('second', {sql}) = ({sql}) THEN '' ELSE to_char(({sql}) AT TIME ZONE 'UTC', "
-                        f"'.US') END || '+00:00')")
-            if type_ == NUMBER:  # 600000.60 -> 600000.6, as Python's normalised decimals are written
-                return f"trim_scale(CAST({sql} AS numeric))"
-            return sql
-        if type_ == BOOL:
+                out = (f"COALESCE('\"' || to_char(({sql}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+                       f"CASE WHEN date_trunc('second', {sql}) = ({sql}) THEN '' ELSE to_char(({sql}) AT TIME ZONE "
+                       f"'UTC', '.US') END || '+00:00\"', 'null')")
+            elif type_ == NUMBER:  # 600000.60 -> 600000.6, as Python's normalised decimals are written
+                out = f"COALESCE(CAST(trim_scale(CAST({sql} AS numeric)) AS text), 'null')"
+            else:
+                out = f"COALESCE(CAST(to_jsonb({sql}) AS text), 'null')"
+        elif type_ == BOOL:
             out = f"(CASE WHEN ({sql}) IS NULL THEN 'null' WHEN ({sql}) THEN 'true' ELSE 'false' END)"
         elif type_.startswith("list:"):
             out = f"COALESCE({sql}, 'null')"
@@ -339,7 +342,7 @@ class _Builder:
         type_ = f.value_type
         digits = '"[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'
         if f.type == "select" and f.spec.get("options"):
-            cases = " ".join(f"WHEN {_sqlite_literal(codecs.dumps(v))} THEN {self.text_param(v)}"
+            cases = " ".join(f"WHEN {_literal(codecs.dumps(v))} THEN {self.text_param(v)}"
                              for v in option_index(f.spec)[0])
             return f"(CASE {j} {cases} END)"
         if type_ == "date":
@@ -512,7 +515,7 @@ class _Builder:
                                     for c in classes]
             return ObjectSql(key, f"SELECT {', '.join(out)} FROM ({chain}{self.fence()}) t", self.params,
                              [c.key for c in classes])
-        self.quoted = {} if not self.pg else None
+        self.quoted = {}
         computed = self.obj([(k, self.json_of(f"t.v_{k}", t)) for k, t in values])
         out = ["t.id AS id", f"{computed} AS computed"]
         if explain:
@@ -571,11 +574,6 @@ class _Builder:
         return f"(CASE t.h_{c.key} {cases} ELSE {entry(self.arr([]), True, union(reads))} END)"
 
 
-def _plain_key(name: str) -> bool:
-    """Object keys are written into the SQL text; anything else (an aggregate's text) is a parameter."""
-    return name.replace("_", "").isalnum() and name.isascii() and name[:1].isalpha()
-
-
 def _mentioned(bundle, key: str) -> set[str]:
     """Every name the expressions of `key` and of its children mention (a superset of the fields they read)."""
     exprs = []
@@ -627,7 +625,7 @@ def reclassify(session: Session, cur: Current, now: datetime, progress=None) -> 
     done_sql = []
     if plans:
         _create_temp(session, dialect)
-        with page_cache(session):
+        with tuned(session):
             for key, plan in plans.items():
                 before = state["done"]
                 try:
@@ -647,22 +645,39 @@ def reclassify(session: Session, cur: Current, now: datetime, progress=None) -> 
 
 
 @contextmanager
-def page_cache(session: Session):
-    """SQLite: a page cache of up to 256 MB on this connection while a bulk statement runs (the default 2 MB
-    makes every pass over the records read its pages again), and the file memory-mapped (pages read in
-    place rather than copied out of the OS cache: a few per cent on a million records); set back afterwards."""
-    if session.get_bind().dialect.name != "sqlite":
-        yield
-        return
-    before = session.execute(text("PRAGMA cache_size")).scalar()
-    mapped = session.execute(text("PRAGMA mmap_size")).scalar()
-    session.execute(text("PRAGMA cache_size = -262144"))
-    session.execute(text(f"PRAGMA mmap_size = {1 << 34}"))  # capped by the library (2 GB in Debian's build)
+def tuned(session: Session):
+    """This connection's settings for bulk statements while they run; set back afterwards.
+
+    SQLite: a page cache of up to 256 MB (the default 2 MB makes every pass over the records read its
+    pages again), and the file memory-mapped (pages read in place rather than copied out of the OS
+    cache: a few per cent on a million records).
+
+    PostgreSQL: no parallel workers, as each worker computes the children's grouped aggregates whole
+    for its share of the records (three times the work on two cores), and no JIT, whose compilation of
+    the generated expressions costs more than it saves on a chunk."""
+    if session.get_bind().dialect.name == "postgresql":
+        settings = {"max_parallel_workers_per_gather": "0", "jit": "off"}
+    else:
+        settings = {"cache_size": "-262144", "mmap_size": str(1 << 34)}  # mmap capped by the library's build
+    before = {}
+    for name, value in settings.items():
+        before[name] = _setting(session, name, value)
     try:
         yield
     finally:
-        session.execute(text(f"PRAGMA cache_size = {int(before)}"))
-        session.execute(text(f"PRAGMA mmap_size = {int(mapped or 0)}"))
+        for name, value in before.items():
+            _setting(session, name, value)
+
+
+def _setting(session: Session, name: str, value: str) -> str:
+    """Set one connection setting (PostgreSQL: for this transaction); its value before."""
+    if session.get_bind().dialect.name == "postgresql":
+        was = session.execute(text("SELECT current_setting(:n)"), {"n": name}).scalar()
+        session.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
+        return was
+    was = session.execute(text(f"PRAGMA {name}")).scalar()
+    session.execute(text(f"PRAGMA {name} = {int(value)}"))
+    return str(was if was is not None else 0)
 
 
 def _create_temp(session: Session, dialect: str):
@@ -705,9 +720,15 @@ def _run(session: Session, plan: ObjectSql, cur: Current, now: datetime, dialect
     update = text(f"UPDATE records SET computed = b.computed, explain = b.explain, bundle_version = :v, "
                   f"version = records.version + 1 FROM {TEMP} b WHERE records.id = b.id "
                   f"AND records.id IN (SELECT id FROM {TEMP})")  # else SQLite walks every record to find them
-    fill = text(f"INSERT INTO {TEMP} (id, computed, explain) SELECT n.id, n.computed, n.explain FROM ({plan.sql}) n "
+    if pg:  # jsonb printed as the new texts are written: only what changed is parsed into jsonb
+        stored, new = "CAST(r.{} AS text)", "CAST(n.{} AS jsonb)"
+    else:
+        stored, new = "r.{}", "n.{}"
+    fill = text(f"INSERT INTO {TEMP} (id, computed, explain) SELECT n.id, {new.format('computed')}, "
+                f"{new.format('explain')} FROM ({plan.sql}) n "
                 f"CROSS JOIN records r WHERE r.id = n.id "  # CROSS: new values first, each stored record by its id
-                f"AND (r.computed {distinct} n.computed OR r.explain {distinct} n.explain)")
+                f"AND ({stored.format('computed')} {distinct} n.computed OR {stored.format('explain')} {distinct} "
+                f"n.explain)")
     # Chunks are id ranges about CHUNK records wide, from the object index alone: finding the exact
     # 50,000th id would read every row up to it (their `object` is in the row), a tenth of the work.
     first, last, count = session.execute(text("SELECT MIN(id), MAX(id), COUNT(*) FROM records WHERE object = :o"),
@@ -721,6 +742,8 @@ def _run(session: Session, plan: ObjectSql, cur: Current, now: datetime, dialect
         hi = min(lo + span, last)
         session.execute(text(f"DELETE FROM {TEMP}"))
         session.execute(fill, {**plan.params, "lo": lo, "hi": hi})
+        if pg:  # its size, for the joins that read it (PostgreSQL keeps no statistics on a new temp table)
+            session.execute(text(f"ANALYZE {TEMP}"))
         for statement in history:
             session.execute(statement, {"cause": CAUSE, "v": version})
         changed += session.execute(update, {"v": version}).rowcount
@@ -760,7 +783,7 @@ def reclassify_python(session: Session, cur: Current, now: datetime, objects: li
     return changed
 
 
-def _sqlite_literal(value: str) -> str:
+def _literal(value: str) -> str:
     """A string literal in the text of a `sqlalchemy.text()` statement (a colon is not a parameter)."""
     return "'" + value.replace("'", "''").replace(":", "\\:") + "'"
 

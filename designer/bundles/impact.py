@@ -27,7 +27,7 @@ from engine.expr.sqlgen import Unsupported
 
 from ..models import Record
 from ..records.store import children_of_many, raw_of
-from .bulk import compile_object, page_cache
+from .bulk import compile_object, tuned
 from .workspace import Current
 
 BATCH = 500
@@ -73,7 +73,7 @@ def preview(session: Session, current: Current | None, new_bundle: Bundle, now: 
             entry["reason"] = f"SQL cannot express {exc.what} (column {exc.column})"
         else:
             try:
-                with page_cache(session):
+                with tuned(session):
                     entry = _sql(session, new_bundle, key, keys, lists, plan, dialect, now, samples)
             except DBAPIError as exc:  # as a publish does: this object in Python, and why
                 entry = _python(session, new_bundle, key, keys, now, samples)
