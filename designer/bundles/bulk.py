@@ -101,11 +101,11 @@ class _Printf:
     SQL is, so that an object nested in another joins its parent's expression.
 
     SQLite writes it with printf() (one call per classification branch rather than one per object and
-    array in it, the labels in the format); PostgreSQL concatenates the pieces and parses the row's
-    text into jsonb once, which is three times faster than nesting jsonb_build_object() calls, each
+    array in it, the labels in the format); PostgreSQL with concat(), the text parsed into jsonb once
+    where it is stored, which is several times faster than nesting jsonb_build_object() calls, each
     of which copies what it is given."""
 
-    ARGS = 100  # SQL values per printf() call (SQLite allows 127 arguments)
+    ARGS = 100  # SQL values per call (SQLite allows 127 arguments, PostgreSQL 100)
 
     def __init__(self, parts: list, pg: bool):
         self.parts, self.pg = parts, pg
@@ -115,34 +115,45 @@ class _Printf:
         return value.parts if isinstance(value, _Printf) else [value]
 
     def __str__(self) -> str:
-        calls, fmt, args = [], [], []
-        literal = _literal
+        return self._concat() if self.pg else self._printf()
 
-        def flush():
-            text = "".join(fmt)
-            if self.pg:
-                calls.extend(([literal(text)] if text else []) + args)
-            elif args:
-                calls.append(f"printf({literal(text)}, {', '.join(args)})")
-            elif text:
-                calls.append(literal(text.replace("%%", "%")))
-            fmt.clear()
-            args.clear()
-
+    def _runs(self) -> list:
+        """The parts with neighbouring literal pieces joined: str for a literal, [sql] for a value."""
+        out: list = []
         for part in self.parts:
             if isinstance(part, _Text):
-                fmt.append(part if self.pg else part.replace("%", "%%"))
-                continue
-            if self.pg:
-                flush()
-                calls.append(str(part))
+                if out and isinstance(out[-1], str):
+                    out[-1] += part
+                else:
+                    out.append(str(part))
+            else:
+                out.append([str(part)])
+        return out
+
+    def _printf(self) -> str:
+        calls, fmt, args = [], "", []
+        for run in self._runs():
+            if isinstance(run, str):
+                fmt += run.replace("%", "%%")
                 continue
             if len(args) == self.ARGS:
-                flush()
-            fmt.append("%s")
-            args.append(str(part))
-        flush()
+                calls.append(f"printf({_literal(fmt)}, {', '.join(args)})")
+                fmt, args = "", []
+            fmt += "%s"
+            args += run
+        if args:
+            calls.append(f"printf({_literal(fmt)}, {', '.join(args)})")
+        elif fmt:
+            calls.append(_literal(fmt.replace("%%", "%")))
         return "(" + " || ".join(calls or ["''"]) + ")"
+
+    def _concat(self) -> str:
+        """PostgreSQL: concat() sizes the text once, where a chain of || copies it again at every piece
+        (the values are never NULL: json_of writes 'null')."""
+        pieces = [_literal(run) if isinstance(run, str) else run[0] for run in self._runs()]
+        while len(pieces) > self.ARGS:  # PostgreSQL allows 100 arguments
+            pieces = [f"concat({', '.join(pieces[i:i + self.ARGS])})" for i in range(0, len(pieces), self.ARGS)]
+        return f"concat({', '.join(pieces)})" if len(pieces) > 1 else (pieces[0] if pieces else "''")
 
 
 class _Compiler(SqlCompiler):
@@ -245,13 +256,18 @@ class _Builder:
         """A SQL value as the JSON text of the value `codecs.to_json` makes of the engine's value."""
         if self.pg:
             if type_ == DATETIME:  # ISO 8601 in UTC, microseconds only when there are some, as Python writes it
-                out = (f"COALESCE('\"' || to_char(({sql}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
-                       f"CASE WHEN date_trunc('second', {sql}) = ({sql}) THEN '' ELSE to_char(({sql}) AT TIME ZONE "
-                       f"'UTC', '.US') END || '+00:00\"', 'null')")
+                utc = f"({sql}) AT TIME ZONE 'UTC'"
+                out = (f"COALESCE(CASE WHEN date_trunc('second', {sql}) = ({sql}) "
+                       f"THEN to_char({utc}, '\\\"YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\\\"') "
+                       f"ELSE to_char({utc}, '\\\"YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\\\"') END, 'null')")
             elif type_ == NUMBER:  # 600000.60 -> 600000.6, as Python's normalised decimals are written
                 out = f"COALESCE(CAST(trim_scale(CAST({sql} AS numeric)) AS text), 'null')"
-            else:
-                out = f"COALESCE(CAST(to_jsonb({sql}) AS text), 'null')"
+            elif type_ == BOOL:
+                out = f"(CASE WHEN ({sql}) IS NULL THEN 'null' WHEN ({sql}) THEN 'true' ELSE 'false' END)"
+            elif type_.startswith("list:"):
+                out = f"COALESCE(CAST({sql} AS text), 'null')"
+            else:  # json (not jsonb) escapes the text straight into its output
+                out = f"COALESCE(CAST(to_json({sql}) AS text), 'null')"
         elif type_ == BOOL:
             out = f"(CASE WHEN ({sql}) IS NULL THEN 'null' WHEN ({sql}) THEN 'true' ELSE 'false' END)"
         elif type_.startswith("list:"):
