@@ -21,8 +21,10 @@ and `explain` JSON exactly as `engine.classify.Result` makes them:
   and the values its condition read, the same structure as
   `Result.explain()`, so record pages, history and exports read it as
   before (tests/test_bulk_reclassify.py compares both paths record by
-  record). PostgreSQL builds jsonb; SQLite writes the JSON text with
-  printf(), which is several times faster than its json_object().
+  record). The JSON is written as text (`_Printf`: printf() on SQLite,
+  concat() on PostgreSQL, spelled as jsonb prints it), several times
+  faster than the databases' JSON builders, and compared as text with
+  what is stored.
 
 `reclassify` runs it in chunks of ids, keeping in a temporary table only the
 records whose values or explanations differ from what is stored, writes a
