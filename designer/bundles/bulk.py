@@ -328,16 +328,15 @@ class _Builder:
 
     def extract(self, key: str, alias: str, base: str, columns: list[str]) -> str:
         """`base` (rows of `key` as `alias`: `columns` and `data`) as `columns` plus a typed column f_<field> per
-        input field the expressions read; `data` stays behind. SQLite parses a JSON text on every
-        json_extract: each field's JSON is taken out once (j_), behind a fence, and typed from that fragment."""
+        input field the expressions read; `data` stays behind. Each field's JSON is taken out once (j_;
+        SQLite parses the whole text at every json_extract), behind a fence, and typed from that fragment
+        behind another, so that a value read by several aggregates or rules is typed once per row."""
         fields = [f for k, f in self.bundle.objects[key].fields.items() if "formula" not in f.spec and k in self.mentioned]
         kept = ", ".join(f"{alias}.{c}" for c in columns)
-        if self.pg:
-            typed = "".join(f", {self.options(self.field_sql(f.key, f.value_type), f).format(a=alias)} AS f_{f.key}"
-                            for f in fields)
-            return f"SELECT {kept}{typed} FROM ({base}) {alias}"
-        raw = "".join(f", {alias}.data -> '$.{f.key}' AS j_{f.key}" for f in fields)
-        typed = "".join(f", {self.typed_fragment(f'{alias}.j_{f.key}', f)} AS f_{f.key}" for f in fields)
+        path = "'{}'" if self.pg else "'$.{}'"
+        raw = "".join(f", {alias}.data -> {path.format(f.key)} AS j_{f.key}" for f in fields)
+        typer = self.typed_jsonb if self.pg else self.typed_fragment
+        typed = "".join(f", {typer(f'{alias}.j_{f.key}', f)} AS f_{f.key}" for f in fields)
         typed_rows = f"SELECT {kept}{typed} FROM (SELECT {kept}{raw} FROM ({base}) {alias}{self.fence()}) {alias}"
         # fenced too: each value typed once per row, however many aggregates and rules read it
         return f"SELECT * FROM ({typed_rows}{self.fence()}) {alias}"
@@ -348,6 +347,22 @@ class _Builder:
             return sql
         values = ", ".join(self.text_param(v) for v in option_index(f.spec)[0])
         return f"(CASE WHEN {sql} IN ({values}) THEN {sql} END)"
+
+    def typed_jsonb(self, j: str, f) -> str:
+        """PostgreSQL: a field's value from its jsonb fragment, NULL when it does not fit the field (as
+        field_sql and `options`); numbers and booleans cast from jsonb without a detour through text."""
+        type_, txt = f.value_type, f"({j} #>> '{{}}')"
+        if type_ in (NUMBER, BOOL):
+            kind, cast = ("number", "numeric") if type_ == NUMBER else ("boolean", "boolean")
+            return f"(CASE WHEN jsonb_typeof({j}) = '{kind}' THEN CAST({j} AS {cast}) END)"
+        digits = "^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+        if type_ == "date":
+            return f"(CASE WHEN {txt} ~ '{digits}$' THEN CAST({txt} AS date) END)"
+        if type_ == DATETIME:
+            return f"(CASE WHEN {txt} ~ '{digits}T' THEN CAST({txt} AS timestamptz) END)"
+        if type_.startswith("list:"):
+            return f"(CASE WHEN jsonb_typeof({j}) = 'array' THEN {j} END)"
+        return self.options(txt, f)
 
     def typed_fragment(self, j: str, f) -> str:
         """SQLite: a field's value from its JSON fragment (`data -> '$.key'`), NULL when it does not fit the
