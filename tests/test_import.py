@@ -203,17 +203,17 @@ class Killed(Exception):
 
 
 def test_killed_import_leaves_no_partial_rows_and_resumes_without_duplicates(crm, cli, db, tmp_path, monkeypatch):
-    from designer.workflows import schedule
+    from designer.imports import batch
     path = workbook(tmp_path / "客户.xlsx", {"客户": (HEADINGS, customers())})
-    real_plan, calls = schedule.after_bulk_insert, []
+    real_insert, calls = batch._Batch._insert, []
 
-    def dying_plan(*args, **kw):
+    def dying_insert(*args, **kw):
+        real_insert(*args, **kw)
         calls.append(1)
         if len(calls) == 2:  # the second batch of 500 is written but not yet committed
             raise Killed("killed")
-        return real_plan(*args, **kw)
 
-    monkeypatch.setattr(schedule, "after_bulk_insert", dying_plan)
+    monkeypatch.setattr(batch._Batch, "_insert", dying_insert)
     result = cli("import", path, "--object", "customer")
     assert result.exit_code == 1 and "--resume 1" in result.output and "Killed" in result.output
     job = job_of(db, 1)
@@ -223,7 +223,7 @@ def test_killed_import_leaves_no_partial_rows_and_resumes_without_duplicates(crm
     assert db(lambda s: s.scalar(select(func.count()).select_from(AuditEntry))) == 497
     assert db(lambda s: s.scalar(select(func.count(func.distinct(DuplicateKey.record_id))))) == 497
     assert (job.imported, job.errors, job.done) == (497, 3, 500)
-    monkeypatch.setattr(schedule, "after_bulk_insert", real_plan)
+    monkeypatch.setattr(batch._Batch, "_insert", real_insert)
     result = cli("import", "--resume", 1)
     assert "imported 995, updated 0, skipped 0, failed 5" in result.stdout
     names = titles(db)
@@ -238,27 +238,26 @@ class Dead(BaseException):
 
 def test_a_job_left_running_by_a_dead_process_is_resumable_once_stale(crm, app, db, login, tmp_path, monkeypatch):
     from designer.clock import freeze
-    from designer.imports import jobs, runner
-    from designer.workflows import schedule
+    from designer.imports import batch, jobs, runner
     app.config["IMPORT_BATCH_SIZE"] = 10
     path = workbook(tmp_path / "客户.xlsx", {"客户": (HEADINGS, customers(35, {}))})
     admin = login("boss", role="admin")
     location = upload(admin, path)
-    real_start, real_plan, calls = jobs.start, schedule.after_bulk_insert, []
+    real_start, real_insert, calls = jobs.start, batch._Batch._insert, []
 
-    def dying_plan(*args, **kw):
+    def dying_insert(*args, **kw):
+        real_insert(*args, **kw)
         calls.append(1)
         if len(calls) == 3:  # in the third batch of ten, its records written but not committed
             raise Dead()
-        return real_plan(*args, **kw)
 
     monkeypatch.setattr(jobs, "start", lambda app, job_id: None)  # queue it, but run it here, in this thread
     assert admin.post(location, data={**MAPPING, "mode": "partial", "duplicates": "skip", "owner": "boss",
                                       "action": "run"}).status_code == 302
-    monkeypatch.setattr(schedule, "after_bulk_insert", dying_plan)
+    monkeypatch.setattr(batch._Batch, "_insert", dying_insert)
     with pytest.raises(Dead):
         runner.run(app, 1)
-    monkeypatch.setattr(schedule, "after_bulk_insert", real_plan)
+    monkeypatch.setattr(batch._Batch, "_insert", real_insert)
     monkeypatch.setattr(jobs, "start", real_start)
     job = job_of(db, 1)
     assert (job.status, job.last_row, count(db)) == ("running", 21, 20)  # two batches of ten committed

@@ -12,6 +12,8 @@ import csv
 import json
 import os
 import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -99,7 +101,8 @@ def twin_url(tmp_path):
 
 @pytest.fixture
 def workspace(frozen):
-    """workspace(url, instance) -> an app on `url` with the template published and its users, ready to import."""
+    """workspace(url, instance, bundle=the template, users=USERS) -> an app on `url` with the bundle published
+    and the users, ready to import."""
     from designer.app import create_app
     from designer.auth.users import add_user
     from designer.bundles.publish import publish
@@ -107,14 +110,14 @@ def workspace(frozen):
     from designer.migrate import upgrade
     apps = []
 
-    def workspace(url: str, instance: Path):
+    def workspace(url: str, instance: Path, bundle: Path = TEMPLATE / "bundle.yaml", users=USERS):
         app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": str(instance), "TESTING": True,
                           "SECRET_KEY": "test"})
         apps.append(app)
         upgrade(engine_of(app))
         with app.app_context(), transaction(app) as s:
-            publish(s, (TEMPLATE / "bundle.yaml").read_text("utf-8"), "bundle.yaml", actor="admin", now=frozen)
-            for user in USERS:
+            publish(s, bundle.read_text("utf-8"), bundle.name, actor="admin", now=frozen)
+            for user in users:
                 add_user(s, user, f"pw-{user}-secret", role="rep")
         return app
     yield workspace
@@ -122,8 +125,8 @@ def workspace(frozen):
         engine_of(app).dispose()
 
 
-def _import(url: str, instance: Path, path: Path, options: list[str]):
-    result = CliRunner().invoke(main, ["import", str(path), "--object", "customer", *options,
+def _import(url: str, instance: Path, path: Path, options: list[str], object_key: str = "customer"):
+    result = CliRunner().invoke(main, ["import", str(path), "--object", object_key, *options,
                                        "--database", url, "--instance", str(instance)])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     assert " imported " in result.output, result.output  # exit code 1 says some rows failed
@@ -146,13 +149,29 @@ def _per_row(rows, session, chunk, now):
     return [rows.save(session, cells, now) for _number, cells in chunk]
 
 
+#: a `created` automation that cannot be held (it notifies): the batch then runs its automations per record
+NOTIFYING = """
+  - key: welcome
+    label: 新客户建档后通知负责人
+    object: customer
+    on: created
+    do:
+      - notify: {to: owner, text: "新客户：{name}"}
+"""
+
+
+@pytest.mark.parametrize("automations", ["held", "per record"])
 def test_the_batched_path_stores_what_the_row_by_row_path_stores(database_url, twin_url, files, workspace, tmp_path,
-                                                                  monkeypatch):
+                                                                  monkeypatch, automations):
     from designer.imports import batch, runner
     from designer.records import duplicates
     monkeypatch.setattr(runner, "BATCH", 7)  # several batches per file, some cut by a duplicate within the batch
-    slow = workspace(database_url, tmp_path / "slow")
-    fast = workspace(twin_url, tmp_path / "fast")
+    bundle = TEMPLATE / "bundle.yaml"
+    if automations == "per record":
+        bundle = tmp_path / "bundle.yaml"
+        bundle.write_text((TEMPLATE / "bundle.yaml").read_text("utf-8").rstrip() + "\n" + NOTIFYING, "utf-8")
+    slow = workspace(database_url, tmp_path / "slow", bundle)
+    fast = workspace(twin_url, tmp_path / "fast", bundle)
     calls, lookups = [], []
     real, real_lookup = batch._Batch.run, duplicates.stored_many
     monkeypatch.setattr(batch._Batch, "run", lambda self, values: calls.append(len(values)) or real(self, values))
@@ -176,8 +195,76 @@ def test_the_batched_path_stores_what_the_row_by_row_path_stores(database_url, t
     kinds = {json.loads(f)["kind"] for f in fast_rows["schedule"]}
     assert {"reminder", "pool_reclaim", "automation_date"} <= kinds
     assert any('"assign_new_lead"' in e for e in fast_rows["workflow_events"])
+    assert bool(fast_rows["notifications"]) == (automations == "per record")
     cut = [json.loads(p)["message"] for p in fast_rows["import_problems"] if json.loads(p)["file_row"] == 13]
     assert len(cut) == 1 and any(user in cut[0] for user in USERS), cut  # row 8's owner, given by the automation
+
+
+ASSIGNING = ROOT / "tests" / "data" / "automations_assign.yaml"
+
+
+def test_created_assignments_in_a_batch_are_those_of_single_saves(database_url, twin_url, workspace, tmp_path,
+                                                                  monkeypatch):
+    """Round robin and least loaded run on each new record before the batch's INSERT (held), in file order:
+    the same owners, turns, counters and events as one save after the other, across batches and files; an
+    automation that also notifies (rule + notify) runs per record after the INSERT."""
+    from designer.imports import batch, runner
+    from designer.workflows import actions, automations
+    from engine import load_bundle
+    bundle = load_bundle(ASSIGNING)
+    assert automations.can_hold(bundle, "lead") and automations.can_hold(bundle, "ticket")
+    assert not automations.can_hold(bundle, "account")
+    monkeypatch.setattr(runner, "BATCH", 5)
+    users = ["u1", "u2", "u3", "u4"]
+    slow = workspace(database_url, tmp_path / "slow", ASSIGNING, users)
+    fast = workspace(twin_url, tmp_path / "fast", ASSIGNING, users)
+
+    def table(name: str, heading: list[str], rows: list[list[str]]) -> Path:
+        path = tmp_path / name
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            csv.writer(fh).writerows([heading, *rows])
+        return path
+
+    files = [  # (file, options, object): owned records first, so that least loaded starts uneven
+        (table("owned.csv", ["名称"], [[f"旧工单{i}"] for i in range(4)]), ["--owner", "u1"], "ticket"),
+        (table("tickets.csv", ["名称"], [[f"工单{i}"] for i in range(13)]), [], "ticket"),
+        (table("more-tickets.csv", ["名称"], [[f"工单b{i}"] for i in range(3)]), ["--owner", "u3"], "ticket"),
+        (table("tickets-again.csv", ["名称"], [[f"工单c{i}"] for i in range(6)]), [], "ticket"),
+        (table("leads.csv", ["名称"], [[f"线索{i}"] for i in range(11)]), [], "lead"),
+        (table("leads-again.csv", ["名称"], [[f"线索b{i}"] for i in range(3)]), ["--mode", "all"], "lead"),
+        (table("accounts.csv", ["名称", "行业"], [[f"客户{i}", ["教育", "医疗", "零售", ""][i % 4]] for i in range(7)]),
+         [], "account"),
+    ]
+    held = []
+    real_held = actions.Held.__init__
+    monkeypatch.setattr(actions.Held, "__init__", lambda self, session: held.append(1) or real_held(self, session))
+    for name, url in (("slow", database_url), ("fast", twin_url)):
+        monkeypatch.setattr(runner, "save_many", _per_row if name == "slow" else batch.save_many)
+        for path, options, object_key in files:
+            _import(url, tmp_path / name, path, options, object_key)
+    assert len(held) >= 8  # every batch of tickets and leads held its automations
+    slow_rows, fast_rows = _snapshot(slow), _snapshot(fast)
+    for name in TABLES:
+        assert fast_rows[name] == slow_rows[name], name
+    owners = [json.loads(r)["owner"] for r in fast_rows["records"] if "线索" in json.loads(r)["title"]]
+    assert sorted(owners) == sorted(users * 3 + ["u1", "u2"])
+    assert sum('"kind": "assign"' in e for e in fast_rows["workflow_events"]) == 13 + 6 + 14 + 7
+
+
+ODD_VALUES = [Decimal("1.50"), Decimal("2"), Decimal("1E+2"), Decimal("-0.000001"), Decimal("12345678901234567890.10"),
+              date(2026, 2, 28), datetime(2026, 3, 1, 9, 30, tzinfo=UTC), timedelta(seconds=1.5), timedelta(days=2),
+              None, True, 0, 1.25, "引号\"\u2028\n\t", ["a", Decimal("0.10"), (1, 2)],
+              {"nested": {"d": date(2026, 1, 1)}}]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=[repr(v)[:40] for v in ODD_VALUES])
+def test_json_encoded_once_is_the_text_of_a_json_column(value):
+    """The batch encodes typed values in one pass (`codecs.dumps_typed`) and builds an explanation from its
+    parts: the same text as the JSON-ready copy through the columns' serializer."""
+    from engine import codecs
+    expected = codecs.dumps(codecs.to_json({"v": value, "w": [value]}))
+    assert codecs.dumps_typed({"v": value, "w": [value]}) == expected
+    assert codecs.join_object({"v": codecs.dumps_typed(value), "w": codecs.dumps_typed([value])}) == expected
 
 
 class Crash(Exception):
@@ -186,19 +273,18 @@ class Crash(Exception):
 
 @pytest.mark.parametrize("mode", ["partial", "all"])
 def test_a_crash_in_a_batch_leaves_none_of_it(database_url, files, workspace, tmp_path, monkeypatch, mode):
-    from designer.imports import runner
+    from designer.imports import batch, runner
     from designer.models import AuditEntry, ClassificationChange, DuplicateKey, Firing, Record
-    from designer.workflows import schedule
     monkeypatch.setattr(runner, "BATCH", 10)
     app = workspace(database_url, tmp_path / "w")
-    real = schedule.after_bulk_insert
+    real = batch._Batch._insert
 
-    def crash(session, current, ids, now):
-        real(session, current, ids, now)
-        if len(ids) and min(ids) > 5:  # the second batch: its records, keys, audit and firings are all written
+    def crash(self, changes, rows):
+        real(self, changes, rows)
+        if min(c.record_id for c in changes) > 5:  # the second batch: its records, keys, audit, firings are written
             raise Crash("killed")
 
-    monkeypatch.setattr(schedule, "after_bulk_insert", crash)
+    monkeypatch.setattr(batch._Batch, "_insert", crash)
     path, _options = files[0]
     result = CliRunner().invoke(main, ["import", str(path), "--object", "customer", "--mode", mode,
                                        "--database", database_url, "--instance", str(tmp_path / "w")])

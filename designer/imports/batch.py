@@ -6,11 +6,19 @@ top-level rows is stored here with what a row-by-row import would store,
 in a handful of statements: every row validated by the engine in Python,
 the duplicate keys of the whole batch looked up in one query (and against
 the batch's own earlier rows), one counter update per autonumber field,
-then executemany INSERTs of the records, their duplicate keys, audit rows
-and classification history, and the workflows planned for the batch by the
-bulk planners restricted to its ids. `created` automations still run per
-record, through the same hook a single save uses, after the planners as in
-a save.
+the workflows planned by the bulk planners from the values in memory, then
+executemany INSERTs of the records, their duplicate keys, audit rows and
+classification history (their JSON encoded once: `inserts`).
+
+The records' ids are taken before the INSERT (`_new_ids`), so a batch is
+decided in memory first, each record as a single save decides it: the
+`created` automations whose actions can be held (`actions.HELD`: assign)
+run on each new record in file order through the code a single save runs,
+then the planners plan its firings and its follow-up due time, and the
+records are written with their owners and due times. An object with a
+`created` automation that cannot be held (it notifies, sets a value, ...)
+has its records inserted first, their automations run per record through
+the same hook a single save uses, and the planners read what they left.
 
 Rows that `update` an existing record, and child rows (each recomputes its
 parent), keep the row-by-row path: `save_many` sends them there.
@@ -20,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, defer
 
 from engine import RecordInvalid, codecs
@@ -29,7 +37,8 @@ from engine.errors import FieldProblem
 from ..models import AuditEntry, ClassificationChange, DuplicateKey, Record
 from ..records import autonumber, duplicates
 from ..records.store import _title, wire
-from ..workflows import automations, schedule
+from ..workflows import actions, automations, schedule
+from .inserts import NULL, binder, insert_rows
 from .rows import Outcome, Rows, _is_duplicate
 
 _RECORD = Record.__table__
@@ -53,11 +62,34 @@ class _Row:
     keys: list
 
 
+@dataclass(eq=False)
+class _New:
+    """A new record before its INSERT, with what automations and planners read of a stored one."""
+
+    id: int
+    object: str
+    owner: str | None
+    owned_since: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    #: what is stored: values in wire form, computed values
+    data: dict
+    computed: dict
+    version: int = 1
+    parent_id: None = None
+    pool: str | None = None
+    pool_since: datetime | None = None
+    pool_reason: str | None = None
+    followup_due_at: datetime | None = None
+
+
 class _Batch:
     def __init__(self, rows: Rows, session: Session, now: datetime):
         self.rows, self.session, self.now = rows, session, now
         self.cur, self.bundle, self.obj, self.clf = rows.cur, rows.bundle, rows.obj, rows.clf
         self.classified = [c.key for c in self.bundle.classifications_of(self.obj.key)]
+        #: the object's `created` automations (if any) run on the records before their INSERT
+        self.held = automations.can_hold(self.bundle, self.obj.key)
 
     def run(self, values: list[dict]) -> list[Outcome]:
         rows, words = self.rows, self.rows.words
@@ -74,8 +106,8 @@ class _Batch:
         taken: set = set()
         for row in valid:
             mine = {(f, k) for f, k, _m in row.keys}
-            if mine & taken:  # it duplicates a row of this batch: store and plan those first, as row by row would,
-                self._plan(self._insert(pending), pending)  # then check it against what they became
+            if mine & taken:  # it duplicates a row of this batch: store those first, as row by row would,
+                self._store(pending)  # then check it against what they became
                 stored = duplicates.stored_many(self.session, self.obj, keys)
                 pending, taken = [], set()
             found = [(f, mode, stored[(f, k)]) for f, k, mode in row.keys if (f, k) in stored]
@@ -95,7 +127,7 @@ class _Batch:
                                                        for c, m in rows.located(warnings)])
             pending.append(row)
             taken |= mine
-        self._plan(self._insert(pending), pending)
+        self._store(pending)
         return outcomes
 
     def _skipped(self, problems: list) -> Outcome:
@@ -114,60 +146,102 @@ class _Batch:
         typed, result = clf.validate(raw, self.now, None)
         return _Row(index, typed, result, duplicates.keys_of(obj, typed))
 
-    def _insert(self, batch: list[_Row]) -> list[int]:
-        """Write the accepted rows: records, duplicate keys, audit and history; their ids, in order."""
+    def _store(self, batch: list[_Row]):
+        """Write the accepted rows with their workflows, in the save's order: `created` automations first, so
+        that what they change (an owner assigned, a value set) is what the follow-up, pool and time planners
+        see. When the automations can be held (or there are none), everything is decided in memory before the
+        INSERTs — owners, events, firings and the follow-up due time the records are inserted with; otherwise
+        the records are inserted, their automations run one by one and the planners read what they left."""
         if not batch:
-            return []
-        session, obj, now, actor = self.session, self.obj, self.now, self.rows.actor
-        owner = self.rows.owner
+            return
+        session, now = self.session, self.now
+        changes = self._changes(batch)
+        if not self.held:
+            self._insert(changes, batch)
+            schedule.plan_new(session, self.cur, self._created(changes, batch), now)
+            return
+        held = actions.Held(session)
+        for change, row in zip(changes, batch):
+            values = change.values(session, self.cur)
+            automations.run_created(session, self.cur, change, held)
+            held.lookups.decided(change.record)
+            if change.record.version > 1:
+                # assigned: a save's planners read the new owner, and the values as its automations left them
+                change.remember({**row.typed, "id": str(change.record_id), "owner": change.record.owner}, values)
+        schedule.plan_new(session, self.cur, changes, now)
+        self._insert(changes, batch)
+        held.write(session)
+
+    def _changes(self, batch: list[_Row]) -> list[schedule.Change]:
+        """Each row as the new record a save would make of it (ids taken, autonumbers assigned), with the
+        values the save would hand its planners."""
+        obj, now, owner = self.obj, self.now, self.rows.owner
         datas = [wire({k: r.typed[k] for k in obj.fields if obj.fields[k].formula is None}) for r in batch]
-        for data, numbers in zip(datas, autonumber.assign_many(session, self.bundle, obj, datas, now)):
+        for data, numbers in zip(datas, autonumber.assign_many(self.session, self.bundle, obj, datas, now)):
             data.update(numbers)
-        records = []
-        for row, data in zip(batch, datas):
+        changes = []
+        for rid, row, data in zip(_new_ids(self.session, len(batch)), batch, datas):
+            record = _New(rid, obj.key, owner, None if owner is None else now, now, now, data,
+                          wire(row.result.values))
+            changes.append(self._change(record, row))
+        return changes
+
+    def _change(self, record, row: _Row) -> schedule.Change:
+        """The record's creation, with the values the save validated it with (and its id), as a save hands it
+        to its planners."""
+        change = schedule.Change(record, record.id, "created", self.now, self.rows.actor,
+                                 stored=not isinstance(record, _New))
+        ident = {"id": str(record.id)}
+        change.remember({**row.typed, **ident}, {**row.result.record_with_values(), **ident})
+        return change
+
+    def _insert(self, changes: list[schedule.Change], batch: list[_Row]):
+        """Write the records, their duplicate keys, audit and classification history: JSON encoded once per
+        value (a history row's explanation is its part of the record's), the batch's one instant bound once."""
+        session, obj, actor, version = self.session, self.obj, self.rows.actor, self.cur.version
+        dumps = codecs.dumps
+        stamp = binder(session, _RECORD.c.created_at)
+        at = stamp(self.now)  # every timestamp of a new record is `now` but its follow-up due time
+        records, keys, audit, history = [], [], [], []
+        for change, row in zip(changes, batch):
+            new, rid = change.record, change.record_id
+            explain = {key: codecs.dumps_typed(part) for key, part in row.result.explain().items()}
             records.append({
-                "object": obj.key, "parent_id": None, "owner": owner, "owned_since": None if owner is None else now,
-                "title": _title(obj, data), "data": data, "computed": wire(row.result.values),
-                "explain": codecs.to_json(row.result.explain()), "bundle_version": self.cur.version,
-                "created_at": now, "updated_at": now, "created_by": actor, "updated_by": actor, "version": 1})
-        session.flush()
-        ids = list(session.scalars(insert(_RECORD).returning(_RECORD.c.id, sort_by_parameter_order=True), records))
-        keys, audit, history = [], [], []
-        for rid, row, record in zip(ids, batch, records):
+                "id": rid, "object": obj.key, "parent_id": None, "owner": new.owner,
+                "owned_since": None if new.owned_since is None else at,
+                "followup_due_at": stamp(new.followup_due_at),
+                "title": _title(obj, new.data), "data": dumps(new.data), "computed": dumps(new.computed),
+                "explain": codecs.join_object(explain), "bundle_version": version, "created_at": at,
+                "updated_at": at, "created_by": actor, "updated_by": actor, "version": new.version})
             keys += [{"record_id": rid, "object": obj.key, "field": field_key, "value": key}
                      for field_key, key, _mode in row.keys]
-            audit.append({"record_id": rid, "object": obj.key, "at": now, "actor": actor, "action": "create",
-                          "changes": {k: [None, v] for k, v in record["data"].items() if v is not None}})
-            computed, explain = record["computed"], record["explain"]
-            history += [{"record_id": rid, "key": key, "old": None, "new": computed.get(key), "at": now,
-                         "cause": "saved", "explain": explain.get(key, {}), "bundle_version": self.cur.version}
-                        for key in self.classified if computed.get(key) is not None]
+            audit.append({"record_id": rid, "object": obj.key, "at": at, "actor": actor, "action": "create",
+                          "changes": dumps({k: [None, v] for k, v in new.data.items() if v is not None})})
+            history += [{"record_id": rid, "key": key, "old": NULL, "new": dumps(new.computed[key]), "at": at,
+                         "cause": "saved", "explain": explain.get(key, "{}"), "bundle_version": version}
+                        for key in self.classified if new.computed.get(key) is not None]
+        insert_rows(session, _RECORD, records)
         for model, rows in ((DuplicateKey, keys), (AuditEntry, audit), (ClassificationChange, history)):
-            if rows:
-                session.execute(insert(model.__table__), rows)
-        for row, rid in zip(batch, ids):
-            row.typed["id"] = str(rid)
-        return ids
+            insert_rows(session, model.__table__, rows)
 
-    def _plan(self, ids: list[int], batch: list[_Row]):
-        """The workflows of the new records: `created` automations one by one, then every bulk planner for
-        the batch's ids (their date automations included). The order is the save's: automations run first,
-        so what they change (an owner assigned, a value set) is what the follow-up, pool and time planners
-        see."""
-        if not ids:
-            return
-        session, cur, now = self.session, self.cur, self.now
-        if automations.automations(self.bundle, self.obj.key, "created"):
-            self._created(ids, batch)
-        schedule.after_bulk_insert(session, cur, ids, now)
+    def _created(self, changes: list[schedule.Change], batch: list[_Row]) -> list[schedule.Change]:
+        """Run the `created` automations that cannot be held on the inserted records in id order, one by one
+        as a save does; the changes of the stored records, so that what they changed is what planners read."""
+        session = self.session
+        records = session.scalars(select(Record).options(defer(Record.explain))
+                                  .where(Record.id.in_([c.record_id for c in changes])).order_by(Record.id)).all()
+        changes = [self._change(record, row) for record, row in zip(records, batch)]
+        for change in changes:
+            automations.run_created(session, self.cur, change)
+        return changes
 
-    def _created(self, ids: list[int], batch: list[_Row]):
-        session, cur, now = self.session, self.cur, self.now
-        typed = {row.typed["id"]: row for row in batch}
-        for record in session.scalars(select(Record).options(defer(Record.explain))
-                                      .where(Record.id.in_(ids)).order_by(Record.id)).all():
-            row = typed[str(record.id)]
-            change = schedule.Change(record, record.id, "created", now, self.rows.actor, {}, {}, None)
-            ident = {"id": str(record.id)}
-            change.remember({**row.typed, **ident}, {**row.result.record_with_values(), **ident})
-            automations.run_created(session, cur, change)
+
+def _new_ids(session: Session, n: int) -> list[int]:
+    """Ids for `n` new records, taken before their INSERT so that automations and planners see them as a
+    single save does: from the table's sequence on PostgreSQL; on SQLite the ids it would give the rows
+    itself, one more than the largest (the import holds the write lock: `runner._begin`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sorted(session.scalars(text("SELECT nextval(pg_get_serial_sequence('records', 'id')) "
+                                           "FROM generate_series(1, :n)"), {"n": n}))
+    last = session.scalar(select(func.max(Record.id))) or 0
+    return list(range(last + 1, last + n + 1))

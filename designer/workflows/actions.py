@@ -5,6 +5,11 @@ Actions run inside the caller's transaction — the save that triggered a
 firing — so their effects commit exactly when the cause does. Every effect
 carries an idempotency key derived from the firing's key (`ctx.key`), so a
 retried firing never writes a task, message or webhook twice.
+
+A batched import runs the `created` automations of its new records before
+inserting them (`Held`): the actions that can (`HELD`) change the record in
+memory and keep their event rows for one executemany, through the same code
+a single save runs.
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine import codecs
@@ -27,6 +32,8 @@ from . import notify
 _TEMPLATE = re.compile(r"\{([^{}]*)\}")
 #: action name -> fn(ctx, body, index) -> outcome in words
 ACTIONS: dict = {}
+#: actions that can run on a record not inserted yet: they change only its owner and write only events
+HELD = frozenset({"assign"})
 _compiled: dict = {}
 
 
@@ -58,6 +65,33 @@ class Context:
     #: typed values before the change (`changed` automations), else None
     old: dict | None = None
     outcomes: list = field(default_factory=list)
+    #: a batched import's held effects (the record is not inserted yet), else None: written as they happen
+    held: Held | None = None
+
+
+class Held:
+    """What automations run on a batch of new records before the INSERT write: their event rows, kept for
+    one executemany, and the answers `assign` needs, asked once per batch (`assign.BatchLookups`)."""
+
+    def __init__(self, session: Session):
+        from .assign import BatchLookups
+        self.events: list[dict] = []
+        self.lookups = BatchLookups(session)
+
+    def write(self, session: Session):
+        """Write what was held (after the records are inserted)."""
+        self.lookups.finish()
+        if self.events:
+            session.execute(insert(WorkflowEvent.__table__), self.events)
+
+
+def event(ctx: Context, **row):
+    """Record a workflow event of the run: in the session, or held for the batch."""
+    row = {"record_id": ctx.record.id, "at": ctx.now, "rule": ctx.rule["key"], **row}
+    if ctx.held is None:
+        ctx.session.add(WorkflowEvent(**row))
+    else:
+        ctx.held.events.append(row)
 
 
 # -- values and expressions -----------------------------------------------------------------------------------
@@ -141,8 +175,7 @@ def run(ctx: Context) -> str:
         for name, body in entry.items():
             ctx.outcomes.append(ACTIONS[name](ctx, body, i))
     outcome = "; ".join(o for o in ctx.outcomes if o)
-    ctx.session.add(WorkflowEvent(record_id=ctx.record.id, at=ctx.now, kind="automation", rule=ctx.rule["key"],
-                                  cause=ctx.cause, detail={"key": ctx.key, "did": ctx.outcomes}, actor=None))
+    event(ctx, kind="automation", cause=ctx.cause, detail={"key": ctx.key, "did": ctx.outcomes}, actor=None)
     return outcome
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, defer
 from engine.durations import parse_duration
 
 from ..models import Firing, Record
-from .actions import Context, holds, old_values, run, show, typed_values
+from .actions import HELD, Context, Held, holds, old_values, run, show, typed_values
 from .pools import sync_pending
 from .schedule import Cancel, Change, bulk_planner, cancel, handler, plan, planner
 
@@ -43,12 +43,12 @@ def automations(bundle, object_key: str | None = None, on: str | None = None) ->
             and (on is None or a.get("on") == on)]
 
 
-def _run(session, current, record, values, index, spec, now, key, cause, old=None) -> str:
+def _run(session, current, record, values, index, spec, now, key, cause, old=None, held=None) -> str:
     if spec["key"] in _running.get():
         return "skipped: triggered by its own action"
     token = _running.set(_running.get() | {spec["key"]})
     try:
-        return run(Context(session, current, record, values, now, spec, key, cause, old))
+        return run(Context(session, current, record, values, now, spec, key, cause, old, held=held))
     finally:
         _running.reset(token)
 
@@ -76,19 +76,27 @@ def on_change(session: Session, current, change: Change):
     _plan_dates(session, current, record, values, change.now)
 
 
-def run_created(session: Session, current, change: Change):
-    """Only the `created` automations of a new record (a batched import: its bulk planners run afterwards)."""
+def run_created(session: Session, current, change: Change, held: Held | None = None):
+    """Only the `created` automations of a new record (a batched import: its bulk planners run afterwards);
+    with `held`, on a record not inserted yet (see `can_hold`)."""
     mine = automations(current.bundle, change.record.object, "created")
     if mine:
-        _created(session, current, change.record, change.values(session, current), mine, change.now)
+        _created(session, current, change.record, change.values(session, current), mine, change.now, held)
 
 
-def _created(session, current, record, values, mine, now):
+def can_hold(bundle, object_key: str) -> bool:
+    """Whether the object's `created` automations can all run before a new record is inserted: every
+    action of theirs changes only the record in memory and writes only events (`actions.HELD`)."""
+    return all(set(entry) <= HELD for _i, spec in automations(bundle, object_key, "created")
+               for entry in spec.get("do") or [])
+
+
+def _created(session, current, record, values, mine, now, held=None):
     bundle = current.bundle
     for i, spec in mine:
         if spec.get("on") == "created" and holds(bundle, ("automations", i, "when"), record.object, values, now):
             _run(session, current, record, values, i, spec, now, f"created:{spec['key']}:{record.id}",
-                 "record created")
+                 "record created", held=held)
 
 
 def _changed(session, current, record, values, mine, change):
@@ -192,46 +200,59 @@ def _plan_cron(session, current, index: int, spec: dict, after: datetime) -> Fir
 
 
 @bulk_planner
-def plan_all(session: Session, current, now: datetime, progress=None, ids: list[int] | None = None):
-    """After a publish: next cron occurrences, and every record's date firings (a batch at a time). With `ids`
-    (a batched import) only those records' date firings: schedules and other records stay as they are."""
+def plan_all(session: Session, current, now: datetime, progress=None, changes: list[Change] | None = None):
+    """After a publish: next cron occurrences, and every record's date firings (a batch at a time). With
+    `changes` (a batched import) only those new records' date firings: schedules and other records stay as
+    they are."""
     bundle = current.bundle
     dated = automations(bundle, on="date")
-    if ids is None:
-        keep = [_plan_cron(session, current, i, spec, now).key for i, spec in automations(bundle, on="schedule")]
-        stmt = update(Firing).where(Firing.kind == "automation_cron", Firing.status == "pending")
-        if keep:
-            stmt = stmt.where(Firing.key.not_in(keep))
-        session.execute(stmt.values(status="cancelled", outcome="rules published: schedule changed", finished_at=now)
-                        .execution_options(synchronize_session=False))
-        gone = update(Firing).where(Firing.kind == "automation_date", Firing.status == "pending",
-                                    *[~Firing.key.startswith(f"date:{a['key']}:", autoescape=True) for _, a in dated])
-        session.execute(gone.values(status="cancelled", outcome="rules published: automation removed",
-                                    finished_at=now).execution_options(synchronize_session=False))
+    if changes is not None:
+        objects = {a["object"] for _, a in dated}
+        _sync_dates(session, current, [(c.record, c.values(session, current)) for c in changes
+                                       if c.record.object in objects], now)
+        return
+    keep = [_plan_cron(session, current, i, spec, now).key for i, spec in automations(bundle, on="schedule")]
+    stmt = update(Firing).where(Firing.kind == "automation_cron", Firing.status == "pending")
+    if keep:
+        stmt = stmt.where(Firing.key.not_in(keep))
+    session.execute(stmt.values(status="cancelled", outcome="rules published: schedule changed", finished_at=now)
+                    .execution_options(synchronize_session=False))
+    gone = update(Firing).where(Firing.kind == "automation_date", Firing.status == "pending",
+                                *[~Firing.key.startswith(f"date:{a['key']}:", autoescape=True) for _, a in dated])
+    session.execute(gone.values(status="cancelled", outcome="rules published: automation removed",
+                                finished_at=now).execution_options(synchronize_session=False))
     for object_key in sorted({a["object"] for _, a in dated}):
-        _plan_dates_of(session, current, object_key, now, ids)
+        _plan_dates_of(session, current, object_key, now)
 
 
-def _plan_dates_of(session, current, object_key: str, now: datetime, ids: list[int] | None = None):
-    """Every record's (or each of `ids`') date firings for one object: per batch one read of its firings and
-    bulk writes."""
+def _plan_dates_of(session, current, object_key: str, now: datetime):
+    """Every record's date firings for one object: per batch one read of its firings and bulk writes."""
     from ..records.store import children_of_many, in_batches, raw_of
     bundle = current.bundle
     clf = bundle.classifier(object_key)
-    dated = automations(bundle, object_key, "date")
     stmt = select(Record).options(defer(Record.explain)).where(Record.object == object_key)
-    for batch in in_batches(session, stmt, BATCH, ids):
-        batch_ids = [r.id for r in batch]
-        kids = children_of_many(session, batch_ids, bundle.objects[object_key].children)
-        desired = {}
-        for record in batch:
-            values = clf.classify(clf.coerce(raw_of(record, kids[record.id]), problems=[]), now).record_with_values()
-            for i, spec in dated:
-                got = _date_firing(bundle, record, values, i, spec)
-                if got is not None:
-                    desired[got[0]] = (record.id, "automation_date", got[1], got[2])
-        sync_pending(session, current, batch_ids, ("automation_date",), desired, now,
-                     "rules published: the date changed or is empty")
+    for batch in in_batches(session, stmt, BATCH):
+        kids = children_of_many(session, [r.id for r in batch], bundle.objects[object_key].children)
+        _sync_dates(session, current, [(record, clf.classify(clf.coerce(raw_of(record, kids[record.id]), problems=[]),
+                                                            now).record_with_values()) for record in batch], now)
+
+
+def _sync_dates(session, current, records: list[tuple], now: datetime):
+    """Make the pending date firings of the (record, values) pairs exactly those their values ask for."""
+    if not records:
+        return
+    bundle = current.bundle
+    dated: dict[str, list] = {}
+    desired = {}
+    for record, values in records:
+        if record.object not in dated:
+            dated[record.object] = automations(bundle, record.object, "date")
+        for i, spec in dated[record.object]:
+            got = _date_firing(bundle, record, values, i, spec)
+            if got is not None:
+                desired[got[0]] = (record.id, "automation_date", got[1], got[2])
+    sync_pending(session, current, [record.id for record, _values in records], ("automation_date",), desired, now,
+                 "rules published: the date changed or is empty")
 
 
 @handler("automation_cron")

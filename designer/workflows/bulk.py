@@ -16,12 +16,17 @@ fall back to the Python evaluator on the stored values, batch by batch.
 The time-driven reclassification instant needs the record's full values
 and its children (`engine.timeline`), so it is planned in batches in Python.
 
+New records of a batched import come with their values in memory
+(`schedule.Change`): their cadences and instants are computed from those,
+as the per-record planners do, with the same writes.
+
 Whatever is still pending from an older version afterwards (a removed
 policy, an object that no longer depends on time) is cancelled.
 """
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy import String, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session, defer
@@ -34,7 +39,7 @@ from ..models import Firing, Record, UtcDateTime
 from ..records.expression_filter import layout_for
 from ..records.store import children_of_many, in_batches
 from . import followups, timed
-from .schedule import bulk_planner
+from .schedule import Change, bulk_planner
 
 #: records planned per statement round (bounded memory whatever the workspace's size)
 BATCH = 5000
@@ -46,26 +51,30 @@ _RECORD = Record.__table__
 
 
 @bulk_planner
-def plan_all(session: Session, current, now: datetime, progress=None, ids: list[int] | None = None):
-    """Follow-ups and time-driven reclassification of every record, or of the records `ids` only."""
-    plan_followups(session, current, now, ids)
-    plan_reclassify(session, current, now, ids)
+def plan_all(session: Session, current, now: datetime, progress=None, changes: list[Change] | None = None):
+    """Follow-ups and time-driven reclassification of every record, or of the new records of `changes` only."""
+    plan_followups(session, current, now, changes)
+    plan_reclassify(session, current, now, changes)
 
 
 # -- follow-ups -------------------------------------------------------------------------------------------
 
 
-def plan_followups(session: Session, current, now: datetime, ids: list[int] | None = None) -> dict:
-    """Plan every record's follow-ups under `current` (or the records `ids`, without the workspace-wide
-    clean-up); counts of what was kept, moved and planned."""
+def plan_followups(session: Session, current, now: datetime, changes: list[Change] | None = None) -> dict:
+    """Plan every record's follow-ups under `current` (or the new records of `changes`, without the
+    workspace-wide clean-up); counts of what was kept, moved and planned."""
     bundle = current.bundle
     counts = {"records": 0, "kept": 0, "cancelled": 0, "planned": 0, "due_changed": 0}
     by_object: dict[str, list[Policy]] = {}
     for p in followup.policies(bundle):
         by_object.setdefault(p.object, []).append(p)
     for object_key, pols in by_object.items():
-        _Planner(session, current, object_key, pols, now, counts, ids).run()
-    if ids is not None:
+        planner = _Planner(session, current, object_key, pols, now, counts)
+        if changes is None:
+            planner.run()
+        else:
+            planner.run_new([c for c in changes if c.record.object == object_key])
+    if changes is not None:
         return counts
     session.execute(update(_FIRING).where(_FIRING.c.kind == followups.KIND, _FIRING.c.status == "pending",
                                           _FIRING.c.bundle_version != current.version)
@@ -81,15 +90,13 @@ class _Planner:
     """One object's records, batch after batch: read set-based, decide per row with shared due times, write."""
 
     def __init__(self, session: Session, current, object_key: str, policies: list[Policy], now: datetime,
-                 counts: dict, ids: list[int] | None = None):
+                 counts: dict):
         self.session, self.current, self.object, self.policies, self.now = session, current, object_key, policies, now
         self.counts = counts
         self.bundle = current.bundle
         self.dialect = session.get_bind().dialect.name
-        self.ids = ids
         self.due_memo: dict = {}
         self.chain_memo: dict = {}
-        self.sql, self.params, self.in_python = self._statement()
 
     def _statement(self):
         bundle, pg = self.bundle, self.dialect == "postgresql"
@@ -118,32 +125,55 @@ class _Planner:
             except Unsupported:
                 in_python.add(i)
                 columns.append(f"NULL AS cad_{i}")
-        only = " AND r.id IN :ids" if self.ids is not None else ""
         sql = (f"SELECT r.id, r.created_at, r.followup_due_at, {', '.join(columns)} FROM records r "
-               f"WHERE r.object = :object AND r.id > :after{only} ORDER BY r.id LIMIT :limit")
+               f"WHERE r.object = :object AND r.id > :after ORDER BY r.id LIMIT :limit")
         types = {"created_at": UtcDateTime(), "followup_due_at": UtcDateTime()}
         for i, p in enumerate(self.policies):
             types[f"last_{i}"] = UtcDateTime() if p.activity_time == "created_at" else String()
-        stmt = text(sql).columns(**types)
-        if self.ids is not None:
-            stmt = stmt.bindparams(bindparam("ids", expanding=True))
-            params["ids"] = list(self.ids)
-        return stmt, params, in_python
+        return text(sql).columns(**types), params, in_python
 
     def run(self):
+        sql, params, in_python = self._statement()
         after = 0
         while True:
-            rows = self.session.execute(self.sql, {**self.params, "after": after, "limit": BATCH}).all()
+            rows = self.session.execute(sql, {**params, "after": after, "limit": BATCH}).all()
             if not rows:
                 return
-            self._batch(rows)
+            dues = self._batch(rows, in_python, self._python_cadence(rows, in_python) if in_python else {})
+            if dues:
+                _set_dues(self.session, self.dialect, dues)
             after = rows[-1].id
             self.counts["records"] += len(rows)
 
-    def _batch(self, rows):
+    def run_new(self, changes: list[Change]):
+        """The new records of `changes` (in id order): no activity yet, cadences from their values in memory;
+        a record not stored yet takes its due time in memory, for its INSERT."""
+        if not changes:
+            return
+        rows, cadence = [], {}
+        for change in changes:
+            record = change.record
+            rows.append(SimpleNamespace(id=record.id, created_at=record.created_at,
+                                        followup_due_at=record.followup_due_at,
+                                        **{f"last_{i}": None for i in range(len(self.policies))}))
+            self._cadence(cadence, record.id, followups.cadence_values(self.session, self.current, change,
+                                                                       self.policies))
+        dues = self._batch(rows, set(range(len(self.policies))), cadence)
+        by_id = {change.record_id: change for change in changes}
+        for due in dues:
+            if not by_id[due["rid"]].stored:
+                by_id[due["rid"]].record.followup_due_at = due["due"]
+        stored = [due for due in dues if by_id[due["rid"]].stored]
+        if stored:
+            _set_dues(self.session, self.dialect, stored)
+        self.counts["records"] += len(rows)
+
+    def _batch(self, rows, in_python: set, python_cadence: dict) -> list[dict]:
+        """Plan the rows (id order): cadences from the SQL columns, or for the policies in `in_python` from
+        `python_cadence` ((record id, policy index) -> cadence entry index). The rows' new due times, for the
+        caller to store."""
         session, now, version = self.session, self.now, self.current.version
         lo, hi = rows[0].id, rows[-1].id
-        python_cadence = self._python_cadence(rows) if self.in_python else {}
         pending: dict[tuple[int, str], list] = {}
         for f in session.execute(select(_FIRING.c.id, _FIRING.c.record_id, _FIRING.c.payload)
                                  .where(_FIRING.c.kind == followups.KIND, _FIRING.c.status == "pending",
@@ -153,7 +183,7 @@ class _Planner:
         for row in rows:
             earliest = None
             for i, p in enumerate(self.policies):
-                cad = python_cadence.get((row.id, i)) if i in self.in_python else getattr(row, f"cad_{i}")
+                cad = python_cadence.get((row.id, i)) if i in in_python else getattr(row, f"cad_{i}")
                 last = getattr(row, f"last_{i}")
                 if last is not None and not isinstance(last, datetime):
                     last = followup.activity_instant(self.bundle, last)
@@ -185,11 +215,10 @@ class _Planner:
             session.execute(update(_FIRING).where(_FIRING.c.id.in_(keep)).values(bundle_version=version))
         if new:
             self._insert(new)
-        if dues:
-            _set_dues(session, self.dialect, dues)
         self.counts["kept"] += len(keep)
         self.counts["cancelled"] += len(cancel)
         self.counts["due_changed"] += len(dues)
+        return dues
 
     def _insert(self, new: dict):
         """Insert new reminder firings; one whose key exists comes back if cancelled, stays if it fired."""
@@ -228,20 +257,24 @@ class _Planner:
                                               if at > self.now), None)
         return self.chain_memo[memo_key]
 
-    def _python_cadence(self, rows) -> dict:
+    def _python_cadence(self, rows, in_python: set) -> dict:
         """Cadence indexes for the policies SQL could not express, from the stored values."""
         records = self.session.scalars(select(Record).where(Record.id.in_([r.id for r in rows]))).all()
-        out = {}
+        out: dict = {}
+        pols = [p for i, p in enumerate(self.policies) if i in in_python]
         for record in records:
-            pols = [p for i, p in enumerate(self.policies) if i in self.in_python]
-            values = followups.values_of(self.session, self.current, record, pols, self.now)
-            for i, p in enumerate(self.policies):
-                if i in self.in_python:
-                    entry = followup.cadence_of(self.bundle, p, values, self.now)
-                    out[(record.id, i)] = None if entry is None else entry.index
+            self._cadence(out, record.id, followups.values_of(self.session, self.current, record, pols, self.now),
+                          in_python)
         for record in records:
             self.session.expunge(record)
         return out
+
+    def _cadence(self, out: dict, record_id: int, values: dict, in_python: set | None = None):
+        """Put the index of each policy's (of those in `in_python`, default all) cadence entry for `values`."""
+        for i, p in enumerate(self.policies):
+            if in_python is None or i in in_python:
+                entry = followup.cadence_of(self.bundle, p, values, self.now)
+                out[(record_id, i)] = None if entry is None else entry.index
 
 
 def _set_dues(session: Session, dialect: str, dues: list[dict]):
@@ -264,33 +297,39 @@ def _index(bundle, policy: Policy) -> int:
 # -- time-driven reclassification -------------------------------------------------------------------------
 
 
-def plan_reclassify(session: Session, current, now: datetime, ids: list[int] | None = None) -> int:
-    """Plan each time-dependent record's (or each of `ids`') next reclassification instant; the number of
-    records planned."""
+def plan_reclassify(session: Session, current, now: datetime, changes: list[Change] | None = None) -> int:
+    """Plan each time-dependent record's (or each new record of `changes`) next reclassification instant;
+    the number of records planned."""
     bundle = current.bundle
     planned = 0
     for object_key, obj in bundle.objects.items():
-        if obj.parent is not None or not bundle.classifier(object_key).timeline.depends_on_time:
+        timeline = bundle.classifier(object_key).timeline
+        if obj.parent is not None or not timeline.depends_on_time:
+            continue
+        if changes is not None:
+            mine = [c for c in changes if c.record.object == object_key]
+            if mine:
+                wanted = {c.record_id: timeline.next_change(c.typed(session, current), now) for c in mine}
+                planned += _sync_reclassify(session, current, list(wanted), _keyed(wanted), now)
             continue
         stmt = select(Record).options(defer(Record.explain)).where(Record.object == object_key)
-        for records in in_batches(session, stmt, PY_BATCH, ids):
+        for records in in_batches(session, stmt, PY_BATCH):
             kids = children_of_many(session, [r.id for r in records], obj.children)
-            wanted = {}
-            for record in records:
-                at = timed.next_change(current, record, kids[record.id], now)
-                if at is not None:
-                    wanted[record.id] = (timed.key_of(record.id, at), at)
-            batch = [r.id for r in records]
+            wanted = {record.id: timed.next_change(current, record, kids[record.id], now) for record in records}
             session.flush()
-            if ids is None:  # bounded memory over the whole workspace (a batch of `ids` is bounded already)
-                session.expunge_all()
-            planned += _sync_reclassify(session, current, batch, wanted, now)
-    if ids is not None:
+            session.expunge_all()  # bounded memory over the whole workspace
+            planned += _sync_reclassify(session, current, list(wanted), _keyed(wanted), now)
+    if changes is not None:
         return planned
     session.execute(update(_FIRING).where(_FIRING.c.kind == timed.KIND, _FIRING.c.status == "pending",
                                           _FIRING.c.bundle_version != current.version)
                     .values(status="cancelled", outcome="values no longer change with time", finished_at=now))
     return planned
+
+
+def _keyed(instants: dict) -> dict:
+    """record id -> (firing key, instant) of the records with a next instant."""
+    return {rid: (timed.key_of(rid, at), at) for rid, at in instants.items() if at is not None}
 
 
 def _sync_reclassify(session: Session, current, ids: list[int], wanted: dict, now: datetime) -> int:

@@ -73,6 +73,15 @@ def due_of(session: Session, current, record: Record, policy: Policy, values: di
                              record.created_at, as_of)
 
 
+def cadence_values(session: Session, current, change: Change, policies: list[Policy]) -> dict:
+    """What the cadence conditions read of a changed record: its values as stored, or the change's values
+    when a condition aggregates over child records."""
+    if any(p.reads_children for p in policies):
+        return change.values(session, current)
+    record = change.record
+    return followup.stored_values(current.bundle.classifier(record.object), raw_of(record), record.computed or {})
+
+
 def key_of(policy: Policy, record_id: int, due: datetime, index: int) -> str:
     return f"{KIND}:{policy.key}:{record_id}:{due.isoformat()}:{index}"
 
@@ -99,9 +108,7 @@ def plan_followups(session: Session, current, change: Change):
             _cancel_row(row, "follow-up policy removed", change.now)
     dues = []
     if policies:
-        clf = current.bundle.classifier(record.object)
-        values = (change.values(session, current) if any(p.reads_children for p in policies)
-                  else followup.stored_values(clf, raw_of(record), record.computed or {}))
+        values = cadence_values(session, current, change, policies)
         for p in policies:
             due = due_of(session, current, record, p, values, change.now)
             sync(session, current, record.id, p, due, [r for r in pending if r.payload.get("policy") == p.key],

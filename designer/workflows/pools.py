@@ -235,33 +235,41 @@ _PLANNING_COLUMNS = (Record.id, Record.object, Record.parent_id, Record.owner, R
 
 
 @bulk_planner
-def plan_all(session: Session, current, now: datetime, progress=None, ids: list[int] | None = None):
-    """After a publish: plan every owned record of every object with a pool, a batch at a time; with `ids`
-    only those records (a batched import), without cancelling what other records have pending."""
+def plan_all(session: Session, current, now: datetime, progress=None, changes: list[Change] | None = None):
+    """After a publish: plan every owned record of every object with a pool, a batch at a time; with
+    `changes` only those new records (a batched import), without cancelling what other records have pending."""
     from ..records.store import children_of_many, in_batches, raw_of
     bundle = current.bundle
     objects = sorted({p.object for p in pools(bundle)})
-    if ids is None:
-        stale = select(Record.id).where(Record.object.not_in(objects) | Record.pool.is_not(None)
-                                        | Record.owner.is_(None))
-        session.execute(update(Firing).where(Firing.status == "pending", Firing.kind.in_(KINDS),
-                                             Firing.record_id.in_(stale))
-                        .values(status="cancelled", outcome="rules published: no reclaim planned", finished_at=now)
-                        .execution_options(synchronize_session=False))
+    if changes is not None:
+        mine = [c for c in changes
+                if c.record.object in objects and c.record.pool is None and c.record.owner is not None]
+        if mine:
+            _sync(session, current, [(c.record, c.typed(session, current)) for c in mine], now)
+        return
+    stale = select(Record.id).where(Record.object.not_in(objects) | Record.pool.is_not(None) | Record.owner.is_(None))
+    session.execute(update(Firing).where(Firing.status == "pending", Firing.kind.in_(KINDS),
+                                         Firing.record_id.in_(stale))
+                    .values(status="cancelled", outcome="rules published: no reclaim planned", finished_at=now)
+                    .execution_options(synchronize_session=False))
     for object_key in objects:
         obj = bundle.objects[object_key]
         clf = bundle.classifier(object_key)
         stmt = (select(Record).options(load_only(*_PLANNING_COLUMNS))
                 .where(Record.object == object_key, Record.pool.is_(None), Record.owner.is_not(None)))
-        for batch in in_batches(session, stmt, BATCH, ids):
+        for batch in in_batches(session, stmt, BATCH):
             kids = children_of_many(session, [r.id for r in batch], obj.children)
-            desired = {}
-            for r in batch:
-                typed = clf.coerce(raw_of(r, kids[r.id]), problems=[])
-                for key, kind, due, payload in _desired(bundle, r, typed, now):
-                    desired[key] = (r.id, kind, due, payload)
-            sync_pending(session, current, [r.id for r in batch], KINDS, desired, now,
-                         "rules published: reclaim moved or no longer planned")
+            _sync(session, current, [(r, clf.coerce(raw_of(r, kids[r.id]), problems=[])) for r in batch], now)
+
+
+def _sync(session, current, records: list[tuple], now: datetime):
+    """Make the pending reclaims and warnings of the (record, typed values) pairs those `_desired` gives."""
+    desired = {}
+    for record, typed in records:
+        for key, kind, due, payload in _desired(current.bundle, record, typed, now):
+            desired[key] = (record.id, kind, due, payload)
+    sync_pending(session, current, [record.id for record, _typed in records], KINDS, desired, now,
+                 "rules published: reclaim moved or no longer planned")
 
 
 def sync_pending(session, current, ids: list[int], kinds: tuple, desired: dict, now: datetime, reason: str):

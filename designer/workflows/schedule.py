@@ -20,8 +20,8 @@ from ..models import Firing, Record
 
 #: planner(session, current, change): brings the record's pending firings of one subsystem up to date
 PLANNERS: list[Callable] = []
-#: bulk planner(session, current, now, progress, ids=None): after a publish plans every record of one
-#: subsystem; with `ids` only those records (a batched import)
+#: bulk planner(session, current, now, progress, changes=None): after a publish plans every record of one
+#: subsystem; with `changes` only those new records, from the values they carry (a batched import)
 BULK_PLANNERS: list[Callable] = []
 #: kind -> handler(session, current, firing, now) -> outcome text; raises Cancel to cancel with a reason
 HANDLERS: dict[str, Callable] = {}
@@ -44,6 +44,9 @@ class Change:
     old_data: dict = field(default_factory=dict)
     old_computed: dict = field(default_factory=dict)
     old_owner: str | None = None
+    #: False: a batched import's new record, planned before its INSERT, which then stores what the planners
+    #: set on it (its follow-up due time)
+    stored: bool = True
     #: the record as expressions see it, computed once for all planners (see `typed` and `values`)
     memo: dict = field(default_factory=dict, repr=False)
 
@@ -128,12 +131,14 @@ def after_publish(session: Session, current, now: datetime, progress=None):
         plan_fn(session, current, now, progress)
 
 
-def after_bulk_insert(session: Session, current, ids: list[int], now: datetime):
-    """Plan the new records `ids` at once (a batched import, in its transaction): each bulk planner restricted
-    to them, as after a publish but without its workspace-wide clean-ups."""
+def plan_new(session: Session, current, changes: list[Change], now: datetime):
+    """Plan the new records of `changes` at once (a batched import, in its transaction; in id order), stored
+    or about to be (`Change.stored`): each bulk planner restricted to them, as after a publish but without its
+    workspace-wide clean-ups, reading the values the changes carry (`Change.typed`, `Change.values`) as the
+    per-record planners do instead of reading the records back."""
     _load_planners()
     for plan_fn in BULK_PLANNERS:
-        plan_fn(session, current, now, None, ids=ids)
+        plan_fn(session, current, now, None, changes=changes)
 
 
 def plan(session: Session, *, key: str, kind: str, record_id: int | None, due_at: datetime, payload: dict,
