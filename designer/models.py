@@ -190,7 +190,8 @@ class ClassificationChange(Base):
     bundle_version: Mapped[int | None] = mapped_column(Integer)
 
     #: dashboards walk the changes of one classification after a date (designer.dashboards.queries)
-    __table_args__ = (Index("ix_classification_history_key_at", "key", "at", "record_id", "id", "old", "new"),)
+    __table_args__ = (Index("ix_classification_history_key_at", "key", "at", "record_id", "id", "old", "new"),
+                      Index("ix_classification_history_key_record", "key", "record_id", "at", "id", "old", "new"))
 
 
 class AuditEntry(Base):

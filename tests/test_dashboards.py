@@ -212,7 +212,7 @@ def test_field_indexes_serve_the_funnel_and_the_activity_queries(app, world, fro
     with app.app_context(), transaction(app) as s:
         bundle = current(s).bundle
         wanted = indexes.wanted(bundle)
-        assert sorted(wanted.values()) == [("customer", "stage"), ("visit", "visit_at")]
+        assert sorted(wanted.values()) == [("customer", "stage", "funnel"), ("visit", "visit_at", "activity")]
         before = queries.counts(s, "customer", "stage", None, column="data")
         indexes.create(s, bundle)
         dialect = s.get_bind().dialect.name

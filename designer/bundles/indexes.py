@@ -53,13 +53,16 @@ def sync(session: Session, bundle):
             expr = value_sql(dialect, c.key, c.type == "number", table="")  # index expressions name no table
             wanted[_name(c.object, c.key)] = (f'CREATE INDEX IF NOT EXISTS "{_name(c.object, c.key)}" ON records '
                                               f"({expr}, updated_at, owner) WHERE object = '{c.object}'")
-    for name, (obj, key) in dashboard_indexes.wanted(bundle).items():
-        wanted[name] = dashboard_indexes.statement(dialect, name, obj, key)
+    for name, spec in dashboard_indexes.wanted(bundle).items():
+        wanted[name] = dashboard_indexes.statement(dialect, name, *spec)
     present = existing(session, dialect)
     for name in present - set(wanted):
         session.execute(text(f'DROP INDEX IF EXISTS "{name}"'))
-    for name, statement in wanted.items():
-        if name not in present:
+    made = [name for name in wanted if name not in present]
+    for name in made:
+        session.execute(text(wanted[name]))
+    if made:  # statistics of the new indexes: without them the planners keep to the indexes they know
+        for statement in (["ANALYZE records"] if dialect == "postgresql" else [f'ANALYZE "{n}"' for n in made]):
             session.execute(text(statement))
 
 

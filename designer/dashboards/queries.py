@@ -20,10 +20,10 @@ dates and read from the history's covering (key, at, ...) index (migration
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, UTC
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, literal_column, select
+from sqlalchemy import case, func, literal, literal_column, select, true, union_all
 from sqlalchemy.orm import Session
 
 from ..bundles.indexes import value_sql
@@ -31,6 +31,8 @@ from ..models import ClassificationChange, Record
 
 H = ClassificationChange.__table__
 R = Record.__table__
+#: a migration window longer than this is paired record by record from the history's record index (SQLite)
+LONG_WINDOW = timedelta(days=120)
 
 
 def normal(value) -> str | None:
@@ -99,8 +101,10 @@ def _changes(obj: str, key: str, owners: list[str] | None, shared: bool):
     object has a classification of the same key (`shared`).
     """
     stmt = select().select_from(H).where(H.c.key == key)
-    if owners is not None or shared:
-        stmt = _scoped(stmt.select_from(H.join(R, R.c.id == H.c.record_id)).where(_is(R.c.object, obj)), owners)
+    if owners is not None or shared:  # the ids in scope, gathered once from the (object, owner) index: the
+        # history's covering index answers the rest, where a join would read every changed record's row
+        # (`record_id + 0`: the time range leads, not a seek per record in scope)
+        stmt = stmt.where((H.c.record_id + 0).in_(_scoped(select(R.c.id).where(_is(R.c.object, obj)), owners)))
     return stmt
 
 
@@ -161,21 +165,33 @@ def migration(session: Session, obj: str, key: str, owners, first: datetime, sec
     `first`, the last's `new` the value at `second`. The others kept their
     value at `first`, which lands on the diagonal.
     """
+    at = H.c.at
+    if session.get_bind().dialect.name == "sqlite" and second - first > LONG_WINDOW:
+        # SQLite groups by a sort: over a long window, walking the (key, record_id, ...) index, already
+        # grouped, beats sorting the window's rows out of (key, at, ...). `+at` keeps it off the latter.
+        at = literal_column(f"+{H.name}.at", type_=H.c.at.type)
     ends = _changes(obj, key, owners, shared).add_columns(func.min(H.c.id).label("a"), func.max(H.c.id).label("b")) \
-        .where(H.c.at > first, H.c.at <= second).group_by(H.c.record_id).subquery()
+        .where(at > first, at <= second).group_by(H.c.record_id).subquery()
     f, last = H.alias("f"), H.alias("l")
     stmt = select(f.c.old, last.c.new, func.count()).select_from(ends) \
         .join(f, f.c.id == ends.c.a).join(last, last.c.id == ends.c.b).group_by(f.c.old, last.c.new)
     cells: dict = {}
     left: dict = {}
+    arrived: dict = {}
     for before, after, n in session.execute(stmt):
         before, after = normal(before), normal(after)
         left[before] = left.get(before, 0) + n
+        arrived[after] = arrived.get(after, 0) + n
         if before is None and after is None:
             continue
         cells[(before, after)] = cells.get((before, after), 0) + n
-    for v, n in counts_at(session, obj, key, owners, first, shared).items():
-        stayed = n - left.get(v, 0)
+    # The counts at `first` are those at `second` with the window's moves undone: only the changes after
+    # `second` (few, for a window ending today) are read again, not the whole window's.
+    at_second = counts_at(session, obj, key, owners, second, shared)
+    for v in set(at_second) | set(left) | set(arrived):
+        if v is None:
+            continue
+        stayed = at_second.get(v, 0) - arrived.get(v, 0)
         if stayed:
             cells[(v, v)] = cells.get((v, v), 0) + stayed
     return Migration(cells)
@@ -211,17 +227,29 @@ def activity(session: Session, child: str, time_field: str, time_type: str, owne
     `created_at`); the scope is the parent's owner. Returns one count per period.
     """
     c, p = R.alias("c"), R.alias("p")
-    if time_field == "created_at":
-        at, edges = c.c.created_at, bounds
-    else:  # stored values are ISO text, datetimes in UTC (engine.fields), so text order is time order
-        at = literal_column(value_sql(session.get_bind().dialect.name, time_field, column="data", table="c."))
-        edges = [b.astimezone(tz).date().isoformat() if time_type == "date" else
-                 b.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00") for b in bounds]
-    bucket = _rank(lambda e: at >= e, edges[1:-1])  # period i holds edges[i] <= at < edges[i+1]
-    stmt = select(bucket, func.count()).select_from(c).where(_is(c.c.object, child), at >= edges[0], at < edges[-1])
-    if owners is not None:
-        stmt = stmt.join(p, p.c.id == c.c.parent_id).where(p.c.owner.in_(owners))
     out = [0] * (len(bounds) - 1)
-    for b, n in session.execute(stmt.group_by(bucket)):
+    if time_field == "created_at":  # no index on it: one walk of the activities, each put in its period
+        at = c.c.created_at
+        bucket = _rank(lambda e: at >= e, bounds[1:-1])  # period i holds bounds[i] <= at < bounds[i+1]
+        stmt = select(bucket, func.count()).select_from(c).where(_is(c.c.object, child), at >= bounds[0],
+                                                                 at < bounds[-1])
+        if owners is not None:
+            stmt = stmt.join(p, p.c.id == c.c.parent_id).where(p.c.owner.in_(owners))
+        for b, n in session.execute(stmt.group_by(bucket)):
+            out[b] += n
+        return out
+    # A field: its (value, parent_id) index (dashboards.indexes) counts each period's range without reading
+    # a row, the periods joined as a VALUES list; the parents in scope are gathered once. Stored values are
+    # ISO text, datetimes in UTC (engine.fields), so text order is time order.
+    at = literal_column(value_sql(session.get_bind().dialect.name, time_field, column="data", table="c."))
+    edges = [b.astimezone(tz).date().isoformat() if time_type == "date" else
+             b.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00") for b in bounds]
+    periods = union_all(*[select(literal(i).label("i"), literal(lo).label("lo"), literal(hi).label("hi"))
+                          for i, (lo, hi) in enumerate(zip(edges, edges[1:]))]).cte("periods")
+    stmt = select(periods.c.i, func.count()).select_from(periods.join(c, true())) \
+        .where(_is(c.c.object, child), at >= periods.c.lo, at < periods.c.hi)
+    if owners is not None:  # `parent_id + 0`: walk the range, not every activity of the parents in scope
+        stmt = stmt.where((c.c.parent_id + 0).in_(select(p.c.id).where(p.c.owner.in_(owners))))
+    for b, n in session.execute(stmt.group_by(periods.c.i)):
         out[b] += n
     return out
