@@ -76,11 +76,9 @@ def children_of_many(session: Session, ids: list[int], keys: list[str]) -> dict[
     return out
 
 
-def in_batches(session: Session, stmt, size: int, ids: list[int] | None = None):
+def in_batches(session: Session, stmt, size: int):
     """The records `stmt` (a `select(Record)`) selects, `size` at a time in id order (keyset paging: bounded
-    memory at any size), restricted to `ids` when given — what every bulk planner walks."""
-    if ids is not None:
-        stmt = stmt.where(Record.id.in_(ids))
+    memory at any size) — what every bulk planner walks."""
     last = 0
     while True:
         batch = session.scalars(stmt.where(Record.id > last).order_by(Record.id).limit(size)).all()
