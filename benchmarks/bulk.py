@@ -91,17 +91,8 @@ def publish(app, source: str, now: datetime):
 
 # -- import ----------------------------------------------------------------------------------------
 
-def csv_cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if isinstance(value, list):
-        return "、".join(value)
-    return str(value)
-
-
 def write_csv(path: Path, n: int, gen) -> list[str]:
+    from designer.workflows.actions import show  # a value as a person writes it: 是/否, lists with 、
     from engine import load_bundle
     fields = [k for k, f in load_bundle(BUNDLE_PATH).objects["customer"].fields.items()
               if "formula" not in f.spec and f.type != "autonumber"]
@@ -110,7 +101,7 @@ def write_csv(path: Path, n: int, gen) -> list[str]:
         out.writerow(fields)
         for i in range(n):
             values = gen.one(i)["fields"]
-            out.writerow([csv_cell(values.get(k)) for k in fields])
+            out.writerow([show(values.get(k)) for k in fields])
     return fields
 
 

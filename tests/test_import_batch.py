@@ -36,17 +36,8 @@ def _sample(n: int) -> list[dict]:
         return [json.loads(line) for _, line in zip(range(n), fh)]
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if isinstance(value, list):
-        return "、".join(value)
-    return str(value)
-
-
 def _write(path: Path, rows: list[dict]) -> Path:
+    from designer.workflows.actions import show  # a value as a person writes it: 是/否, lists with 、
     from engine import load_bundle
     obj = load_bundle(TEMPLATE / "bundle.yaml").objects["customer"]
     fields = [k for k, f in obj.fields.items() if f.formula is None and f.type != "autonumber"]
@@ -54,7 +45,7 @@ def _write(path: Path, rows: list[dict]) -> Path:
         out = csv.writer(fh)
         out.writerow([obj.fields[k].label for k in fields])
         for row in rows:
-            out.writerow([_cell(row.get(k)) for k in fields])
+            out.writerow([show(row.get(k)) for k in fields])
     return path
 
 

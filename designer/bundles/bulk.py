@@ -286,17 +286,7 @@ class _Builder:
     def field_sql(self, key: str, type_: str) -> str:
         """A stored input value, or NULL when it does not fit the field's type (as `coerce` makes it empty)."""
         if self.pg:
-            raw, txt = f"{{a}}.data -> '{key}'", f"({{a}}.data ->> '{key}')"
-            guard = {NUMBER: (f"jsonb_typeof({raw}) = 'number'", f"CAST({txt} AS numeric)"),
-                     BOOL: (f"jsonb_typeof({raw}) = 'boolean'", f"CAST({txt} AS boolean)"),
-                     "date": (f"{txt} ~ '^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]$'", f"CAST({txt} AS date)"),
-                     DATETIME: (f"{txt} ~ '^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T'", f"CAST({txt} AS timestamptz)")}
-            if type_ in guard:
-                cond, value = guard[type_]
-                return f"(CASE WHEN {cond} THEN {value} END)"
-            if type_.startswith("list:"):
-                return f"(CASE WHEN jsonb_typeof({raw}) = 'array' THEN {raw} END)"
-            return txt
+            return _pg_fitting(f"({{a}}.data -> '{key}')", f"({{a}}.data ->> '{key}')", type_)
         value = f"json_extract({{a}}.data, '$.{key}')"
         return _sqlite_fitting(value, f"json_type({{a}}.data, '$.{key}')", type_, value)
 
@@ -350,19 +340,8 @@ class _Builder:
 
     def typed_jsonb(self, j: str, f) -> str:
         """PostgreSQL: a field's value from its jsonb fragment, NULL when it does not fit the field (as
-        field_sql and `options`); numbers and booleans cast from jsonb without a detour through text."""
-        type_, txt = f.value_type, f"({j} #>> '{{}}')"
-        if type_ in (NUMBER, BOOL):
-            kind, cast = ("number", "numeric") if type_ == NUMBER else ("boolean", "boolean")
-            return f"(CASE WHEN jsonb_typeof({j}) = '{kind}' THEN CAST({j} AS {cast}) END)"
-        digits = "^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
-        if type_ == "date":
-            return f"(CASE WHEN {txt} ~ '{digits}$' THEN CAST({txt} AS date) END)"
-        if type_ == DATETIME:
-            return f"(CASE WHEN {txt} ~ '{digits}T' THEN CAST({txt} AS timestamptz) END)"
-        if type_.startswith("list:"):
-            return f"(CASE WHEN jsonb_typeof({j}) = 'array' THEN {j} END)"
-        return self.options(txt, f)
+        field_sql and `options`)."""
+        return self.options(_pg_fitting(j, f"({j} #>> '{{}}')", f.value_type), f)
 
     def typed_fragment(self, j: str, f) -> str:
         """SQLite: a field's value from its JSON fragment (`data -> '$.key'`), NULL when it does not fit the
@@ -819,6 +798,22 @@ def reclassify_python(session: Session, cur: Current, now: datetime, objects: li
 def _literal(value: str) -> str:
     """A string literal in the text of a `sqlalchemy.text()` statement (a colon is not a parameter)."""
     return "'" + value.replace("'", "''").replace(":", "\\:") + "'"
+
+
+def _pg_fitting(raw: str, txt: str, type_: str) -> str:
+    """PostgreSQL: the value of jsonb `raw` (`txt`: its text), NULL when it does not fit the field's type;
+    numbers and booleans cast from jsonb without a detour through text."""
+    if type_ in (NUMBER, BOOL):
+        kind, cast = ("number", "numeric") if type_ == NUMBER else ("boolean", "boolean")
+        return f"(CASE WHEN jsonb_typeof({raw}) = '{kind}' THEN CAST({raw} AS {cast}) END)"
+    digits = "^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+    if type_ == "date":
+        return f"(CASE WHEN {txt} ~ '{digits}$' THEN CAST({txt} AS date) END)"
+    if type_ == DATETIME:
+        return f"(CASE WHEN {txt} ~ '{digits}T' THEN CAST({txt} AS timestamptz) END)"
+    if type_.startswith("list:"):
+        return f"(CASE WHEN jsonb_typeof({raw}) = 'array' THEN {raw} END)"
+    return txt
 
 
 def _sqlite_fitting(value: str, kind: str, type_: str, array: str) -> str:
