@@ -18,6 +18,13 @@ from .expr.codegen import Body, ExprGen, compile_expression, emit_aggregates, re
 from .fields import TYPES, Context, FieldValueError, is_empty_input
 from .messages import message
 
+#: texts remembered per field by `coerce`: a field's type turns a text into the same value every time (for
+#: a classifier, whose timezone is fixed), and the texts of an import repeat — options, regions, dates,
+#: flags, the blank cell — so each distinct text is parsed once; a field of all-different texts (names,
+#: phones) stops being remembered here, so the memory stays bounded whatever the number of records
+MEMO_LIMIT = 4096
+_MISS = object()
+
 _NORMALIZE = {"money": "to_money({})", "integer": "to_integer({})", "text": "to_text({})", "textarea": "to_text({})"}
 
 
@@ -33,6 +40,12 @@ class Classifier:
         self.value_keys = [f.key for f in self.formulas] + [c.key for c in self.classifications]
         self.children = {k: bundle.classifier(k) for k in obj.children}
         self._ctx = Context(bundle.tz)
+        #: (key, field, text -> typed value) of each field, for `coerce`
+        self._inputs = [(key, f, {}) for key, f in obj.fields.items()]
+        #: (key, value) of the literal defaults and the keys of the `{expr: ...}` ones, for `with_defaults`
+        self._literal_defaults = [(key, f.spec["default"]) for key, f in obj.fields.items() if f.formula is None
+                                  and f.spec.get("default") is not None and not isinstance(f.spec["default"], dict)]
+        self._expr_defaults = [key for key, f in obj.fields.items() if f.default_expr is not None]
         self._run, self.agg_texts = self._compile()
         self._conditions = self._compile_conditions()
         #: (classification key, rule index) -> (names read, aggregate texts read): what explanations look up
@@ -164,16 +177,29 @@ class Classifier:
             problems.append(FieldProblem(prefix.rstrip(".") or "record", self.message("not_record")))
             raw = {}
         out = dict(raw)
-        for key, f in self.object.fields.items():
+        for key, f, seen in self._inputs:
             value = raw.get(key)
-            if f.formula is not None or is_empty_input(value):
+            if value is None or f.formula is not None:
                 out[key] = None
                 continue
-            try:
-                out[key] = TYPES[f.type].coerce(value, f.spec, self._ctx)
-            except FieldValueError as exc:
-                out[key] = None
-                problems.append(FieldProblem(prefix + key, self.message(exc.code, **exc.params), ))
+            text = value.__class__ is str
+            if text:
+                hit = seen.get(value, _MISS)
+                if hit is not _MISS:
+                    out[key] = hit.copy() if hit.__class__ is list else hit
+                    continue
+            if is_empty_input(value):
+                typed = None
+            else:
+                try:
+                    typed = TYPES[f.type].coerce(value, f.spec, self._ctx)
+                except FieldValueError as exc:
+                    out[key] = None
+                    problems.append(FieldProblem(prefix + key, self.message(exc.code, **exc.params), ))
+                    continue
+            out[key] = typed
+            if text and len(seen) < MEMO_LIMIT:
+                seen[value] = typed.copy() if typed.__class__ is list else typed
         for key in ("created_at", "updated_at"):
             value = raw.get(key)
             try:
@@ -221,12 +247,10 @@ class Classifier:
         """`raw` with the defaults of its empty fields (SPEC §2), as on creating a record:
         literal defaults first, then `{expr: ...}` defaults evaluated on the values so far."""
         out = dict(raw)
-        fields = self.object.fields
-        for key, f in fields.items():
-            default = f.spec.get("default")
-            if f.formula is None and is_empty_input(out.get(key)) and default is not None and not isinstance(default, dict):
+        for key, default in self._literal_defaults:
+            if is_empty_input(out.get(key)):
                 out[key] = default
-        pending = [k for k, f in fields.items() if f.default_expr is not None and is_empty_input(out.get(k))]
+        pending = [k for k in self._expr_defaults if is_empty_input(out.get(k))]
         if pending:
             full = self.classify(self.coerce(out, problems=[]), as_of, parent).record_with_values()
             today, now = self.clock(as_of)

@@ -199,7 +199,7 @@ class _Batch:
         """Write the records, their duplicate keys, audit and classification history: JSON encoded once per
         value (a history row's explanation is its part of the record's), the batch's one instant bound once."""
         session, obj, actor, version = self.session, self.obj, self.rows.actor, self.cur.version
-        dumps = codecs.dumps
+        dumps = codecs.dumps_wire  # every value here is as `wire` gives it (autonumbers: text)
         stamp = binder(session, _RECORD.c.created_at)
         at = stamp(self.now)  # every timestamp of a new record is `now` but its follow-up due time
         records, keys, audit, history = [], [], [], []

@@ -8,12 +8,12 @@ record's values and explanation once, and some of that text twice over
 batch carries the same instant; so here JSON columns take the caller's text
 as it is and timestamps the value `binder` gave once. On PostgreSQL the
 rows go in with COPY (one stream, parsed once: a JSONB column reads the
-text as JSON); on SQLite with an executemany INSERT of a copy of the table
-whose JSON and timestamp columns pass values through. What is stored is
-what the INSERT of the same values as objects stores.
+text as JSON); on SQLite with INSERTs of many rows each (`_insert_sqlite`).
+What is stored is what the INSERT of the same values as objects stores.
 """
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 
 from sqlalchemy import JSON, Column, MetaData, Table, Text, insert
@@ -26,6 +26,9 @@ from ..models import UtcDateTime
 NULL = "null"
 
 _plain: dict[str, Table] = {}
+#: rows per INSERT statement on SQLite (fewer where the columns times the rows would pass its limit on
+#: bound values)
+_ROWS = 500
 
 
 def binder(session: Session, column: Column) -> Callable:
@@ -40,15 +43,60 @@ def insert_rows(session: Session, table: Table, rows: list[dict]):
     if not rows:
         return
     dialect = session.get_bind().dialect
-    if dialect.name != "postgresql":
-        session.execute(insert(_passing(table)), rows)
-        return
     names = list(rows[0])
     quote = dialect.identifier_preparer.quote
+    if dialect.name != "postgresql":
+        _insert_sqlite(session, _passing(table), rows)
+        return
     with session.connection().connection.driver_connection.cursor() as cursor, cursor.copy(
             f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([row[n] for n in names])
+
+
+def insert_values(session: Session, table: Table, rows: list[dict]):
+    """INSERT `rows` of values as objects (JSON as dicts, timestamps as datetimes; every row with the same
+    keys, among them every column with a default), as `insert(table)` stores them: on SQLite each value
+    through its column's type once and the rows many to a statement (`_insert_sqlite`), on
+    PostgreSQL through SQLAlchemy, whose executemany already sends a few statements of many rows each."""
+    if not rows:
+        return
+    missing = [c.name for c in table.columns if c.default is not None and c.name not in rows[0]]
+    if missing:
+        raise ValueError(f"insert_values into {table.name}: the rows lack {', '.join(missing)}, which "
+                         f"`insert()` would fill with their defaults")
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(insert(table), rows)
+        return
+    _insert_sqlite(session, table, rows)
+
+
+def _insert_sqlite(session: Session, table: Table, rows: list[dict]):
+    """SQLite: `rows` inserted by the driver, each value through the bind processor its column's type has in
+    `table` (as SQLAlchemy's executemany would, without its per-row bookkeeping), as multi-row INSERTs.
+
+    Several rows a statement, not one (an executemany steps one statement per row): the title search's
+    FTS5 table, which a trigger on `records` writes, flushes the terms it holds in memory into a new
+    segment of its index at the end of every statement that wrote it, and merges those segments as they
+    pile up; row by row that was three quarters of a record's INSERT."""
+    dialect = session.get_bind().dialect
+    names = list(rows[0])
+    processors = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+    values = [[row[n] for n in names] for row in rows]
+    if any(processors):
+        values = [[v if fn is None else fn(v) for v, fn in zip(row, processors)] for row in values]
+    quote = dialect.identifier_preparer.quote
+    connection = session.connection().connection.driver_connection
+    per = max(1, min(_ROWS, connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(names)))
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES "
+    one = "(" + ", ".join("?" * len(names)) + ")"
+    cursor = connection.cursor()
+    try:
+        for start in range(0, len(values), per):
+            chunk = values[start:start + per]
+            cursor.execute(head + ", ".join([one] * len(chunk)), [v for row in chunk for v in row])
+    finally:
+        cursor.close()
 
 
 def _passing(table: Table) -> Table:

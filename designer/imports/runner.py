@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from itertools import islice
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from ..bundles.bulk import tuned
 from ..bundles.workspace import current
 from ..clock import now
 from ..models import ImportJob, ImportProblem, User
@@ -123,6 +124,14 @@ def _begin(session: Session):
         session.connection().exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _tuned(session: Session):
+    """SQLite's bulk settings (`bundles.bulk.tuned`: a large page cache, the file memory-mapped) while the
+    import writes: each batch inserts into a dozen indexes of tables that outgrow the default 2 MB cache.
+    PostgreSQL's (no parallel workers, no JIT) concern big queries an import does not run, and setting them
+    back would fail in a transaction an error has aborted, hiding the error."""
+    return tuned(session) if session.get_bind().dialect.name == "sqlite" else nullcontext()
+
+
 def _problems(job_id: int, stage: str, number: int, outcome: Outcome) -> list[ImportProblem]:
     return [ImportProblem(job_id=job_id, stage=stage, file_row=number, column_label=(column or "")[:255],
                           message=message, kind=_KIND[outcome.kind]) for column, message in outcome.notes]
@@ -165,7 +174,9 @@ def _partial(factory, job: ImportJob, plan: list, batch: int, progress):
             with factory() as s:
                 _begin(s)
                 problems = []
-                for (number, _cells), outcome in zip(chunk, save_many(rows, s, chunk, now())):
+                with _tuned(s):
+                    outcomes = save_many(rows, s, chunk, now())
+                for (number, _cells), outcome in zip(chunk, outcomes):
                     counts[_COUNT[outcome.kind]] += 1
                     done += 1
                     problems += _problems(job.id, stage, number, outcome)
@@ -186,19 +197,20 @@ def _all_or_nothing(factory, job: ImportJob, plan: list, batch: int, progress):
     with factory() as s:
         _begin(s)
         sqlite = s.get_bind().dialect.name == "sqlite"
-        for stage, table, rows in plan:
-            pending = table.rows()
-            while chunk := list(islice(pending, batch)):
-                for (number, _cells), outcome in zip(chunk, save_many(rows, s, chunk, now())):
-                    counts[_COUNT[outcome.kind]] += 1
-                    done += 1
-                    problems += _problems(job.id, stage, number, outcome)
-                    progress(done, job.total)
-                s.flush()
-                s.expunge_all()  # every row so far is flushed: keep the session's memory bounded
-                analyzed = _analyze(s, done, analyzed)  # in the transaction: it counts the rows written so far
-                if not sqlite:  # SQLite has one writer, this transaction: its progress stays in memory
-                    _set(factory, job.id, done=done, heartbeat_at=now())
+        with _tuned(s):
+            for stage, table, rows in plan:
+                pending = table.rows()
+                while chunk := list(islice(pending, batch)):
+                    for (number, _cells), outcome in zip(chunk, save_many(rows, s, chunk, now())):
+                        counts[_COUNT[outcome.kind]] += 1
+                        done += 1
+                        problems += _problems(job.id, stage, number, outcome)
+                        progress(done, job.total)
+                    s.flush()
+                    s.expunge_all()  # every row so far is flushed: keep the session's memory bounded
+                    analyzed = _analyze(s, done, analyzed)  # in the transaction: counts the rows written so far
+                    if not sqlite:  # SQLite has one writer, this transaction: its progress stays in memory
+                        _set(factory, job.id, done=done, heartbeat_at=now())
         if not counts["errors"]:
             s.add_all(problems)
             s.execute(update(ImportJob).where(ImportJob.id == job.id).values(

@@ -28,13 +28,14 @@ from __future__ import annotations
 from datetime import datetime
 from types import SimpleNamespace
 
-from sqlalchemy import String, bindparam, insert, select, text, update
+from sqlalchemy import String, bindparam, select, text, update
 from sqlalchemy.orm import Session, defer
 
 from engine import followup
 from engine.expr.sqlgen import Layout, SqlCompiler, Unsupported
 from engine.followup import Policy
 
+from ..imports.inserts import insert_values
 from ..models import Firing, Record, UtcDateTime
 from ..records.expression_filter import layout_for
 from ..records.store import children_of_many, in_batches
@@ -235,7 +236,7 @@ class _Planner:
                             .values(status="pending", due_at=bindparam("due_at"), payload=bindparam("payload"),
                                     outcome="", finished_at=None, bundle_version=self.current.version), revive)
         if new:
-            session.execute(insert(_FIRING), list(new.values()))
+            insert_values(session, _FIRING, list(new.values()))
         self.counts["planned"] += len(new) + len(revive)
 
     def _due(self, p: Policy, base: datetime, cad) -> datetime | None:
@@ -359,5 +360,5 @@ def _sync_reclassify(session: Session, current, ids: list[int], wanted: dict, no
                                 .values(status="pending", outcome="", finished_at=None,
                                         bundle_version=current.version))
         if rows:
-            session.execute(insert(_FIRING), list(rows.values()))
+            insert_values(session, _FIRING, list(rows.values()))
     return len(rows) + len(keep)

@@ -23,13 +23,14 @@ from datetime import UTC, datetime, time, timedelta
 
 from flask import has_request_context
 from flask_babel import force_locale, gettext
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, load_only
 
 from engine.durations import parse_duration
 from engine.timeline import Timeline
 
+from ..imports.inserts import insert_values
 from ..models import Counter, Firing, Record, Team, User, WorkflowEvent
 from . import notify
 from .actions import compiled, typed_values
@@ -286,7 +287,7 @@ def sync_pending(session, current, ids: list[int], kinds: tuple, desired: dict, 
              if key in existing and existing[key][1] == "pending" and existing[key][2:] != (due, current.version)]
     drop = [fid for key, (fid, status, *_) in existing.items() if status == "pending" and key not in desired]
     if new:
-        session.execute(insert(Firing), new)
+        insert_values(session, Firing.__table__, new)
     if moved:
         session.execute(update(Firing), moved)
     if drop:
