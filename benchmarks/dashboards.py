@@ -4,6 +4,8 @@
     python benchmarks/dashboards.py                        # 1,000,000 customers, both databases
     python benchmarks/dashboards.py 20000 --db sqlite      # a smoke run
     python benchmarks/dashboards.py 200000 --db postgresql --children-per 2 --samples 50
+    python benchmarks/dashboards.py 1000000 --db postgresql --keep /data/bench  # keep the world ...
+    python benchmarks/dashboards.py --db postgresql --reuse 'postgresql://...?options=-csearch_path%3Dbench_...'
 
 The world is the runtime benchmark's (benchmarks/runtime.py: the manufacturing
 template, 50 reps, customers with orders and visits made by the engine and
@@ -20,6 +22,9 @@ bulk-loaded), plus what the dashboards read and that benchmark leaves out:
             indexes of designer/dashboards/indexes.py (the funnel's field, the
             visits' time), where the migrations or publishing did not make them
             (each one made here is named in the output).
+  values    PostgreSQL: `record_values` (designer/dashboards/values.py) filled
+            from the records, which the loader wrote with triggers off, and the
+            funnel's and the visits' fields copied into it (`values.sync`).
 
 Each chart is computed by the dashboards' own functions (one scoped SQL
 aggregate or two) for: the admin over the default 90 days, the admin over
@@ -132,32 +137,48 @@ def add_history(app, db: str, seed: int = 3) -> int:
         conn.execute(text(f"UPDATE users SET team_id = {team} WHERE username IN "
                           f"({', '.join(repr(r) for r in runtime.REPS[:10])})"))
     raw_conn.close()
-    made = dashboard_indexes(app)
+    prepare(app, db, fill=True)
+    return total
+
+
+def prepare(app, db: str, fill: bool):
+    """What the dashboards read besides the world: their indexes and (`fill`: the loader bypassed the triggers)
+    `record_values`; then statistics and VACUUM."""
+    from sqlalchemy import text
+
+    from designer.db import engine_of
+    made = dashboard_indexes(app, fill)
     if made:
         say(f"  made {len(made)} dashboard index(es) that publishing did not: {', '.join(made)} "
             f"(migration 0007; designer/dashboards/indexes.py)")
-    with engine.connect() as conn:
+    with engine_of(app).connect() as conn:
         if db == "postgresql":
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM (ANALYZE)"))
         else:
             conn.execute(text("ANALYZE"))
             conn.commit()
-    return total
 
 
-def dashboard_indexes(app) -> list[str]:
+def dashboard_indexes(app, fill: bool) -> list[str]:
     """The indexes the dashboards ask for, where the migrations or publishing have not made them: the history's
-    (key, at) (migration 0007) and the funnel's and the activity chart's expression indexes."""
+    (key, at) (migration 0007) and the funnel's and the activity chart's expression indexes; on PostgreSQL
+    `record_values` filled again and its fields copied."""
     from sqlalchemy import inspect, text
 
     from designer.bundles.indexes import existing
     from designer.bundles.workspace import current
-    from designer.dashboards import indexes
+    from designer.dashboards import indexes, values
     from designer.db import transaction
     with app.app_context(), transaction(app) as s:
         bundle = current(s).bundle
         missing = sorted(set(indexes.wanted(bundle)) - existing(s, s.get_bind().dialect.name))
         indexes.create(s, bundle)
+        if s.get_bind().dialect.name == "postgresql" and fill:
+            t = time.perf_counter()
+            values.rebuild(s)
+            values.sync(s, bundle)
+            say(f"  record_values filled from the records and the fields copied in {time.perf_counter() - t:.0f} s "
+                f"(the loader writes with triggers off)")
         history = {i["name"] for i in inspect(s.connection()).get_indexes("classification_history")}
         if HISTORY_INDEX not in history:
             s.execute(text(f"CREATE INDEX {HISTORY_INDEX} ON classification_history ({', '.join(HISTORY_COLUMNS)})"))
@@ -245,7 +266,9 @@ def report(db: str, n: int, history: int, rows) -> str:
 
 
 def run_one(db: str, args) -> str:
-    build_args = Namespace(keep=None, customers=args.customers, children_per=args.children_per)
+    if args.reuse:
+        return run_again(db, args)
+    build_args = Namespace(keep=args.keep, customers=args.customers, children_per=args.children_per)
     app, target, _gen, _info = runtime.build(db, build_args, say)
     try:
         t = time.perf_counter()
@@ -258,6 +281,29 @@ def run_one(db: str, args) -> str:
         target.drop()
 
 
+def run_again(db: str, args) -> str:
+    """Measure a world an earlier run kept (--keep), migrated to the newest revision first (left in place)."""
+    from sqlalchemy import func, select
+
+    from designer.app import create_app
+    from designer.db import engine_of
+    from designer.migrate import upgrade
+    from designer.models import ClassificationChange, Record
+    app = create_app({"DATABASE_URL": args.reuse, "INSTANCE_PATH": str(Path(args.keep or "/tmp") / "instance"),
+                      "WTF_CSRF_ENABLED": False, "SECRET_KEY": "bench"})
+    t = time.perf_counter()
+    upgrade(engine_of(app))
+    say(f"database (kept by an earlier run): {args.reuse}; migrated in {time.perf_counter() - t:.0f} s")
+    prepare(app, db, fill=False)  # the migrations and the triggers keep record_values
+    with engine_of(app).connect() as conn:
+        customers = conn.scalar(select(func.count()).select_from(Record).where(Record.object == "customer"))
+        history = conn.scalar(select(func.count()).select_from(ClassificationChange))
+    try:
+        return report(db, customers, history, measure(app, args))
+    finally:
+        engine_of(app).dispose()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -267,6 +313,8 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, default=30, help="timed runs per scenario (after a warm-up)")
     parser.add_argument("--budget", type=float, default=60.0,
                         help="seconds after which a slow scenario stops short of --samples (keeping at least 10)")
+    parser.add_argument("--keep", type=Path, help="keep the world in this directory (the PostgreSQL schema too)")
+    parser.add_argument("--reuse", help="the URL of a world an earlier --keep run left: measure it again")
     args = parser.parse_args(argv)
     if args.db == "both":  # one process per database, so that neither colours the other's figures
         for db in ("sqlite", "postgresql"):

@@ -194,6 +194,24 @@ class ClassificationChange(Base):
                       Index("ix_classification_history_key_record", "key", "record_id", "at", "id", "old", "new"))
 
 
+class RecordValue(Base):
+    """A value dashboards count by, one row per record and key (designer.dashboards.values).
+
+    Kept by PostgreSQL triggers on `records` (migration 0009); empty on SQLite.
+    """
+
+    __tablename__ = "record_values"
+
+    record_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(63), primary_key=True)
+    object: Mapped[str] = mapped_column(String(63))
+    value: Mapped[str | None] = mapped_column(Text)
+    #: the record's owner; a child's is its parent's (the scope it is counted in)
+    owner: Mapped[str | None] = mapped_column(String(150))
+
+    __table_args__ = (Index("ix_record_values_count", "object", "key", "value", "owner"),)
+
+
 class AuditEntry(Base):
     """Who changed which fields of a record, when, from what to what."""
 
@@ -236,7 +254,7 @@ class Counter(Base):
 
 
 __all__ = ["Base", "Team", "User", "ApiToken", "LoginFailure", "BundleVersion", "Record", "ClassificationChange",
-           "AuditEntry", "DuplicateKey", "Counter"]
+           "RecordValue", "AuditEntry", "DuplicateKey", "Counter"]
 
 
 class ImportJob(Base):

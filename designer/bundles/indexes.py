@@ -43,9 +43,11 @@ def sync(session: Session, bundle):
 
     Besides one per classification, the dashboards' field indexes (the funnel's
     select field, the activities' time) share the prefix, so they are kept,
-    made and dropped here too.
+    made and dropped here too; and on PostgreSQL the data fields the dashboards'
+    narrow value table copies (`dashboards.values`) follow the same bundle.
     """
     from ..dashboards import indexes as dashboard_indexes
+    from ..dashboards import values as dashboard_values
     dialect = session.get_bind().dialect.name
     wanted = {}
     for c in bundle.classifications:
@@ -64,6 +66,7 @@ def sync(session: Session, bundle):
     if made:  # statistics of the new indexes: without them the planners keep to the indexes they know
         for statement in (["ANALYZE records"] if dialect == "postgresql" else [f'ANALYZE "{n}"' for n in made]):
             session.execute(text(statement))
+    dashboard_values.sync(session, bundle)
 
 
 def existing(session: Session, dialect: str) -> set[str]:

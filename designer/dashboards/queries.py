@@ -5,6 +5,11 @@ GROUP BY queries and folds their few result rows. `owners` is the scope
 (`auth.scope.owners_visible_to`, narrowed to a team): None for everyone,
 else the usernames whose records count.
 
+Current values are counted from an index alone: on SQLite the expression
+indexes over the JSON (a covering index there), on PostgreSQL the narrow
+`record_values` table (dashboards.values), as PostgreSQL reads the row
+behind every entry of an expression index.
+
 Past values come from the classification history. The value of a record on
 a date is its newest history row at or before the end of that day; a record
 with no such row was not there (or not classified) yet. The store writes a
@@ -12,10 +17,9 @@ history row for every change of a classification, creation included, each
 row's `old` being the `new` of the row written before it, and the newest
 row's `new` being the record's current value. So instead of finding the
 newest row per record at each date (a sort of the whole history), the value
-counts at a time T are the current counts (one walk of the classification's
-expression index) minus the changes made after T, which are few for recent
-dates and read from the history's covering (key, at, ...) index (migration
-0007).
+counts at a time T are the current counts (one walk of an index) minus the
+changes made after T, which are few for recent dates and read from the
+history's covering (key, at, ...) index (migration 0007).
 """
 from __future__ import annotations
 
@@ -23,14 +27,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, literal, literal_column, select, true, union_all
+from sqlalchemy import (ARRAY, Text, bindparam, case, cast, func, literal, literal_column, select, text, true,
+                        union_all)
 from sqlalchemy.orm import Session
 
+from engine import codecs
+
 from ..bundles.indexes import value_sql
-from ..models import ClassificationChange, Record
+from ..models import ClassificationChange, Record, RecordValue, UtcDateTime
+from . import values
 
 H = ClassificationChange.__table__
 R = Record.__table__
+V = RecordValue.__table__
 #: a migration window longer than this is paired record by record from the history's record index (SQLite)
 LONG_WINDOW = timedelta(days=120)
 
@@ -72,18 +81,25 @@ def _rank(past, bounds: list, lo: int = 0, hi: int | None = None):
 def counts(session: Session, obj: str, key: str, owners: list[str] | None, *, column: str = "computed") -> dict:
     """value -> number of `obj` records with it now; `column` "computed" for a classification, "data" for a field.
 
-    A classification's value is read with the expression of its index, so
-    this is a walk of that index (a walk of the owner index for a scope).
-    The answer is kept for the rest of the session (a request), where three
-    charts start from it.
+    A walk of one index: on SQLite the classification's (or field's)
+    expression index, on PostgreSQL that of `record_values`, which holds
+    every classification and the fields `values.sync` copied (any other
+    field is read from `records`). The answer is kept for the rest of the
+    session (a request), where three charts start from it.
     """
     memo = session.info.setdefault("dashboard_counts", {})  # the page's three history charts start from these
     known = memo.get((obj, key, None if owners is None else tuple(owners), column))
     if known is not None:
         return dict(known)
     dialect = session.get_bind().dialect.name
-    value = literal_column(value_sql(dialect, key, column=column))
-    stmt = _scoped(select(value, func.count()).select_from(R).where(_is(R.c.object, obj)), owners).group_by(value)
+    if _tuned(session) and (column == "computed" or values.tracked(session, obj, key)):
+        # the narrow table's covering index (dashboards.values): no row of `records` is read
+        stmt = _scoped(select(V.c.value, func.count()).where(_is(V.c.object, obj), _is(V.c.key, key)), owners, V) \
+            .group_by(V.c.value)
+    else:
+        value = literal_column(value_sql(dialect, key, column=column))
+        stmt = _scoped(select(value, func.count()).select_from(R).where(_is(R.c.object, obj)), owners) \
+            .group_by(value)
     out: dict = {}
     for v, n in session.execute(stmt):
         out[normal(v)] = out.get(normal(v), 0) + n
@@ -94,17 +110,20 @@ def counts(session: Session, obj: str, key: str, owners: list[str] | None, *, co
 # -- the history: changes after a time, first and last change between two times ---------------------------------
 
 
-def _changes(obj: str, key: str, owners: list[str] | None, shared: bool):
+def _changes(obj: str, key: str, owners: list[str] | None, shared: bool, pg: bool = False):
     """The history rows of classification `key` of `obj` records in scope (a select to add columns to).
 
     The key alone picks the rows (no join) unless a scope applies or another
     object has a classification of the same key (`shared`).
     """
     stmt = select().select_from(H).where(H.c.key == key)
-    if owners is not None or shared:  # the ids in scope, gathered once from the (object, owner) index: the
-        # history's covering index answers the rest, where a join would read every changed record's row
+    if owners is not None or shared:  # the ids in scope, gathered once (on PostgreSQL from the narrow table,
+        # whose rows are short, rather than from the wide rows of `records`): the history's covering index
+        # answers the rest, where a join would read every changed record's row
         # (`record_id + 0`: the time range leads, not a seek per record in scope)
-        stmt = stmt.where((H.c.record_id + 0).in_(_scoped(select(R.c.id).where(_is(R.c.object, obj)), owners)))
+        scope = _scoped(select(V.c.record_id).where(_is(V.c.object, obj), _is(V.c.key, key)), owners, V) if pg \
+            else _scoped(select(R.c.id).where(_is(R.c.object, obj)), owners)
+        stmt = stmt.where((H.c.record_id + 0).in_(scope))
     return stmt
 
 
@@ -121,8 +140,13 @@ def _deltas(session: Session, obj: str, key: str, owners, after: datetime, bound
     every row's value); the few groups are decoded here.
     """
     old, new = H.c.old, H.c.new
-    stmt = _changes(obj, key, owners, shared).add_columns(old, new, func.count()).where(H.c.at > after)
-    if bounds:
+    pg = _tuned(session)
+    stmt = _changes(obj, key, owners, shared, pg).add_columns(old, new, func.count()).where(H.c.at > after)
+    if bounds and pg:  # one binary search a row; `at > bound` is `at - 1 µs >= bound` (timestamps are in µs)
+        bucket = func.width_bucket(H.c.at - literal_column("interval '1 microsecond'"),
+                                   cast(bindparam("bounds", bounds, type_=ARRAY(UtcDateTime())), ARRAY(UtcDateTime())))
+        stmt = stmt.add_columns(bucket).group_by(bucket, old, new)
+    elif bounds:
         bucket = _rank(lambda b: H.c.at > b, bounds)  # 0 up to bounds[0], i after bounds[i-1] up to bounds[i]
         stmt = stmt.add_columns(bucket).group_by(bucket, old, new)
     else:
@@ -137,6 +161,16 @@ def _deltas(session: Session, obj: str, key: str, owners, after: datetime, bound
         per[o] = per.get(o, 0) - count
         per[n] = per.get(n, 0) + count
     return out
+
+
+def _tuned(session: Session) -> bool:
+    """Whether the database is PostgreSQL; if so, for this transaction, no JIT compilation (it takes longer to
+    compile these aggregates, about 200 ms, than to run them) and room to group a window's records in memory
+    (the default 4 MB spills a 90-day window's 140,000 records to disk)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    session.execute(text("SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)"))
+    return True
 
 
 def counts_at(session: Session, obj: str, key: str, owners, at: datetime, shared: bool = False) -> dict:
@@ -165,20 +199,14 @@ def migration(session: Session, obj: str, key: str, owners, first: datetime, sec
     `first`, the last's `new` the value at `second`. The others kept their
     value at `first`, which lands on the diagonal.
     """
-    at = H.c.at
-    if session.get_bind().dialect.name == "sqlite" and second - first > LONG_WINDOW:
-        # SQLite groups by a sort: over a long window, walking the (key, record_id, ...) index, already
-        # grouped, beats sorting the window's rows out of (key, at, ...). `+at` keeps it off the latter.
-        at = literal_column(f"+{H.name}.at", type_=H.c.at.type)
-    ends = _changes(obj, key, owners, shared).add_columns(func.min(H.c.id).label("a"), func.max(H.c.id).label("b")) \
-        .where(at > first, at <= second).group_by(H.c.record_id).subquery()
-    f, last = H.alias("f"), H.alias("l")
-    stmt = select(f.c.old, last.c.new, func.count()).select_from(ends) \
-        .join(f, f.c.id == ends.c.a).join(last, last.c.id == ends.c.b).group_by(f.c.old, last.c.new)
+    pg = _tuned(session)
+    pairs = (_pairs_pg if pg else _pairs)(session, obj, key, owners, first, second, shared)
     cells: dict = {}
     left: dict = {}
     arrived: dict = {}
-    for before, after, n in session.execute(stmt):
+    for before, after, n in session.execute(pairs):
+        if pg:
+            before, after = codecs.loads(before), codecs.loads(after)
         before, after = normal(before), normal(after)
         left[before] = left.get(before, 0) + n
         arrived[after] = arrived.get(after, 0) + n
@@ -195,6 +223,35 @@ def migration(session: Session, obj: str, key: str, owners, first: datetime, sec
         if stayed:
             cells[(v, v)] = cells.get((v, v), 0) + stayed
     return Migration(cells)
+
+
+def _pairs(session: Session, obj: str, key: str, owners, first: datetime, second: datetime, shared: bool):
+    """(value at `first`, value at `second`, records) of the records that changed in between: each record's
+    first and last change in the window, looked up by id."""
+    at = H.c.at
+    if session.get_bind().dialect.name == "sqlite" and second - first > LONG_WINDOW:
+        # SQLite groups by a sort: over a long window, walking the (key, record_id, ...) index, already
+        # grouped, beats sorting the window's rows out of (key, at, ...). `+at` keeps it off the latter.
+        at = literal_column(f"+{H.name}.at", type_=H.c.at.type)
+    ends = _changes(obj, key, owners, shared).add_columns(func.min(H.c.id).label("a"), func.max(H.c.id).label("b")) \
+        .where(at > first, at <= second).group_by(H.c.record_id).subquery()
+    f, last = H.alias("f"), H.alias("l")
+    return select(f.c.old, last.c.new, func.count()).select_from(ends) \
+        .join(f, f.c.id == ends.c.a).join(last, last.c.id == ends.c.b).group_by(f.c.old, last.c.new)
+
+
+def _pairs_pg(session: Session, obj: str, key: str, owners, first: datetime, second: datetime, shared: bool):
+    """`_pairs` from the history's covering (key, at, ...) index alone (PostgreSQL, which would otherwise
+    fetch two rows a record): a record's first `old` and last `new` in the window are the least and the
+    greatest of its rows' ids, each written in front of its value (as JSON text, decoded by the caller)."""
+    def tagged(column):
+        return func.concat(func.lpad(cast(H.c.id, Text), 20, "0"), func.coalesce(cast(column, Text), "null"))
+
+    ends = _changes(obj, key, owners, shared, True).add_columns(
+        func.substr(func.min(tagged(H.c.old).collate("C")), 21).label("o"),
+        func.substr(func.max(tagged(H.c.new).collate("C")), 21).label("n")) \
+        .where(H.c.at > first, H.c.at <= second).group_by(H.c.record_id).subquery()
+    return select(ends.c.o, ends.c.n, func.count()).group_by(ends.c.o, ends.c.n)
 
 
 def trend(session: Session, obj: str, key: str, owners, points: list[datetime], shared: bool = False) -> list[dict]:
@@ -216,6 +273,7 @@ def trend(session: Session, obj: str, key: str, owners, points: list[datetime], 
 
 def overdue(session: Session, owners, now: datetime) -> dict[str, int]:
     """owner -> records whose next follow-up was due before `now` (the (owner, followup_due_at) index)."""
+    _tuned(session)
     stmt = _scoped(select(R.c.owner, func.count()).where(R.c.followup_due_at < now, R.c.owner.is_not(None)), owners)
     return dict(session.execute(stmt.group_by(R.c.owner)).all())
 
@@ -238,14 +296,19 @@ def activity(session: Session, child: str, time_field: str, time_type: str, owne
         for b, n in session.execute(stmt.group_by(bucket)):
             out[b] += n
         return out
+    if _tuned(session) and values.tracked(session, child, time_field):
+        # the narrow table's rows of the activities carry their parent's owner (dashboards.values): each
+        # period is a range of its covering index, scoped or not
+        periods = _periods(bounds, time_type, tz)
+        stmt = select(periods.c.i, func.count()).select_from(periods.join(V, true())) \
+            .where(_is(V.c.object, child), _is(V.c.key, time_field), V.c.value >= periods.c.lo, V.c.value < periods.c.hi)
+        for b, n in session.execute(_scoped(stmt, owners, V).group_by(periods.c.i)):
+            out[b] += n
+        return out
     # A field: its (value, parent_id) index (dashboards.indexes) counts each period's range without reading
-    # a row, the periods joined as a VALUES list; the parents in scope are gathered once. Stored values are
-    # ISO text, datetimes in UTC (engine.fields), so text order is time order.
+    # a row, the periods joined as a VALUES list; the parents in scope are gathered once.
     at = literal_column(value_sql(session.get_bind().dialect.name, time_field, column="data", table="c."))
-    edges = [b.astimezone(tz).date().isoformat() if time_type == "date" else
-             b.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00") for b in bounds]
-    periods = union_all(*[select(literal(i).label("i"), literal(lo).label("lo"), literal(hi).label("hi"))
-                          for i, (lo, hi) in enumerate(zip(edges, edges[1:]))]).cte("periods")
+    periods = _periods(bounds, time_type, tz)
     stmt = select(periods.c.i, func.count()).select_from(periods.join(c, true())) \
         .where(_is(c.c.object, child), at >= periods.c.lo, at < periods.c.hi)
     if owners is not None:  # `parent_id + 0`: walk the range, not every activity of the parents in scope
@@ -253,3 +316,12 @@ def activity(session: Session, child: str, time_field: str, time_type: str, owne
     for b, n in session.execute(stmt.group_by(periods.c.i)):
         out[b] += n
     return out
+
+
+def _periods(bounds: list, time_type: str, tz: ZoneInfo):
+    """The periods as a VALUES list (i, lo, hi) of stored values: ISO text, datetimes in UTC (engine.fields),
+    so text order is time order."""
+    edges = [b.astimezone(tz).date().isoformat() if time_type == "date" else
+             b.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00") for b in bounds]
+    return union_all(*[select(literal(i).label("i"), literal(lo).label("lo"), literal(hi).label("hi"))
+                       for i, (lo, hi) in enumerate(zip(edges, edges[1:]))]).cte("periods")
