@@ -46,6 +46,14 @@ ROWS = """
       FROM {t} r JOIN record_values_fields() f ON f.object = r.object
      WHERE NOT (COALESCE(r.explain, '{{}}') ? f.key)"""
 
+#: the columns the rows are made of: an UPDATE that sets none of them (a follow-up time, a version) changes none
+COLUMNS = ("object", "parent_id", "owner", "data", "computed", "explain")
+
+
+def _row(side: str) -> str:
+    return "(" + ", ".join(f"{side}.{c}" for c in COLUMNS) + ")"
+
+
 FUNCTIONS = {
     "record_values_fields": """
 CREATE OR REPLACE FUNCTION record_values_fields() RETURNS TABLE (object text, key text)
@@ -58,12 +66,20 @@ BEGIN
     EXECUTE $q$ INSERT INTO record_values (record_id, key, object, value, owner) {ROWS.format(t="new_rows")} $q$;
     RETURN NULL;
 END $$""",
-    # An UPDATE pairs the rows of the old and new versions by (record, key) and writes only the differences; a
-    # top-level record whose owner changed passes it on to its children's rows (found by the parent index).
-    # Room to pair a 50,000-record chunk of a reclassification in memory.
+    # An UPDATE that changed a column the rows are made of pairs the rows of the old and new versions by
+    # (record, key) and writes only the differences; a top-level record whose owner changed passes it on to
+    # its children's rows (found by the parent index). Room to pair a 50,000-record chunk of a
+    # reclassification in memory.
     "record_values_updated": f"""
 CREATE OR REPLACE FUNCTION record_values_updated() RETURNS trigger LANGUAGE plpgsql SET work_mem = '64MB' AS $$
+DECLARE
+    touched boolean;
 BEGIN
+    EXECUTE $q$ SELECT EXISTS (SELECT 1 FROM new_rows n JOIN old_rows o ON o.id = n.id
+                                WHERE {_row("n")} IS DISTINCT FROM {_row("o")}) $q$ INTO touched;
+    IF NOT touched THEN  -- most UPDATEs of a record set none of them: done before planning the pairing below
+        RETURN NULL;
+    END IF;
     EXECUTE $q$
     WITH d AS (
         SELECT n.record_id, n.key, n.object, n.value, n.owner, o.record_id AS old_id, o.key AS old_key
