@@ -92,7 +92,7 @@ def counts(session: Session, obj: str, key: str, owners: list[str] | None, *, co
     if known is not None:
         return dict(known)
     dialect = session.get_bind().dialect.name
-    if _tuned(session) and (column == "computed" or values.tracked(session, obj, key)):
+    if _on_postgresql(session) and (column == "computed" or values.tracked(session, obj, key)):
         # the narrow table's covering index (dashboards.values): no row of `records` is read
         stmt = _scoped(select(V.c.value, func.count()).where(_is(V.c.object, obj), _is(V.c.key, key)), owners, V) \
             .group_by(V.c.value)
@@ -140,7 +140,7 @@ def _deltas(session: Session, obj: str, key: str, owners, after: datetime, bound
     every row's value); the few groups are decoded here.
     """
     old, new = H.c.old, H.c.new
-    pg = _tuned(session)
+    pg = _on_postgresql(session)
     stmt = _changes(obj, key, owners, shared, pg).add_columns(old, new, func.count()).where(H.c.at > after)
     if bounds and pg:  # one binary search a row; `at > bound` is `at - 1 µs >= bound` (timestamps are in µs)
         bucket = func.width_bucket(H.c.at - literal_column("interval '1 microsecond'"),
@@ -163,7 +163,7 @@ def _deltas(session: Session, obj: str, key: str, owners, after: datetime, bound
     return out
 
 
-def _tuned(session: Session) -> bool:
+def _on_postgresql(session: Session) -> bool:
     """Whether the database is PostgreSQL; if so, for this transaction, no JIT compilation (it takes longer to
     compile these aggregates, about 200 ms, than to run them) and room to group a window's records in memory
     (the default 4 MB spills a 90-day window's 140,000 records to disk)."""
@@ -199,7 +199,7 @@ def migration(session: Session, obj: str, key: str, owners, first: datetime, sec
     `first`, the last's `new` the value at `second`. The others kept their
     value at `first`, which lands on the diagonal.
     """
-    pg = _tuned(session)
+    pg = _on_postgresql(session)
     pairs = (_pairs_pg if pg else _pairs)(session, obj, key, owners, first, second, shared)
     cells: dict = {}
     left: dict = {}
@@ -273,7 +273,7 @@ def trend(session: Session, obj: str, key: str, owners, points: list[datetime], 
 
 def overdue(session: Session, owners, now: datetime) -> dict[str, int]:
     """owner -> records whose next follow-up was due before `now` (the (owner, followup_due_at) index)."""
-    _tuned(session)
+    _on_postgresql(session)  # for its settings: no JIT for this aggregate either
     stmt = _scoped(select(R.c.owner, func.count()).where(R.c.followup_due_at < now, R.c.owner.is_not(None)), owners)
     return dict(session.execute(stmt.group_by(R.c.owner)).all())
 
@@ -296,7 +296,7 @@ def activity(session: Session, child: str, time_field: str, time_type: str, owne
         for b, n in session.execute(stmt.group_by(bucket)):
             out[b] += n
         return out
-    if _tuned(session) and values.tracked(session, child, time_field):
+    if _on_postgresql(session) and values.tracked(session, child, time_field):
         # the narrow table's rows of the activities carry their parent's owner (dashboards.values): each
         # period is a range of its covering index, scoped or not
         periods = _periods(bounds, time_type, tz)
