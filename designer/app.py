@@ -10,13 +10,14 @@ def create_app(config: dict | None = None) -> Flask:
     from . import config as configuration
     configuration.load(app, config)
 
-    from . import db, i18n, navigation, security
+    from . import db, errors, i18n, navigation, security
     from .auth import login
     from .records import display
     db.init_app(app)
     display.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
+    errors.init_app(app)
     login.init_app(app)
     navigation.init_app(app)
 
