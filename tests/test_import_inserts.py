@@ -1,4 +1,4 @@
-"""`inserts.insert_values` stores what `insert(table)` stores, on SQLite and PostgreSQL alike."""
+"""`inserts.insert_values` stores what `insert(table)` stores, on SQLite (multi-row INSERTs) and PostgreSQL (COPY)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
@@ -11,7 +11,8 @@ from designer.imports.inserts import insert_values
 from designer.models import Firing
 
 AT = datetime(2026, 3, 15, 2, 30, 15, 123456, tzinfo=UTC)
-#: firings as the bulk planners write them: JSON payloads, aware timestamps in and out of UTC, NULLs
+#: firings as the bulk planners write them: JSON payloads, aware timestamps in and out of UTC, NULLs, and
+#: the characters COPY escapes on PostgreSQL
 ROWS = [
     {"kind": "reminder", "record_id": 1, "due_at": AT, "status": "pending",
      "payload": {"policy": "visit", "due": AT.isoformat(), "reminder": 0, "step": 0, "名": "客户"},
@@ -19,6 +20,9 @@ ROWS = [
     {"kind": "reclassify", "record_id": None, "due_at": AT.astimezone(timezone(timedelta(hours=8))),
      "status": "pending", "payload": {}, "bundle_version": None, "outcome": "why\nnot", "attempts": 2,
      "created_at": AT + timedelta(days=400)},
+    {"kind": "followup", "record_id": 7, "due_at": AT, "status": "pending",  # what COPY's text format escapes
+     "payload": {"note": "tab\there, back\\slash, \\N, end of line\n", "none": None}, "bundle_version": 1,
+     "outcome": "a\\b\tc", "attempts": 0, "created_at": AT},
 ]
 COLUMNS = [c for c in Firing.__table__.columns if c.name not in ("id", "key")]
 
