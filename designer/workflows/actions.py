@@ -8,7 +8,7 @@ retried firing never writes a task, message or webhook twice.
 
 A batched import runs the `created` automations of its new records before
 inserting them (`Held`): the actions that can (`HELD`) change the record in
-memory and keep their event rows for one executemany, through the same code
+memory and keep their event rows for one bulk INSERT, through the same code
 a single save runs.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import codecs
@@ -26,6 +26,7 @@ from engine.durations import parse_duration
 from engine.expr.codegen import compile_expression
 from engine.fields import TYPES
 
+from ..imports.inserts import insert_values
 from ..models import Record, Task, WorkflowEvent
 from . import notify
 
@@ -71,7 +72,7 @@ class Context:
 
 class Held:
     """What automations run on a batch of new records before the INSERT write: their event rows, kept for
-    one executemany, and the answers `assign` needs, asked once per batch (`assign.BatchLookups`)."""
+    one `insert_values`, and the answers `assign` needs, asked once per batch (`assign.BatchLookups`)."""
 
     def __init__(self, session: Session):
         from .assign import BatchLookups
@@ -81,8 +82,7 @@ class Held:
     def write(self, session: Session):
         """Write what was held (after the records are inserted)."""
         self.lookups.finish()
-        if self.events:
-            session.execute(insert(WorkflowEvent.__table__), self.events)
+        insert_values(session, WorkflowEvent.__table__, self.events)
 
 
 def event(ctx: Context, **row):
@@ -90,8 +90,8 @@ def event(ctx: Context, **row):
     row = {"record_id": ctx.record.id, "at": ctx.now, "rule": ctx.rule["key"], **row}
     if ctx.held is None:
         ctx.session.add(WorkflowEvent(**row))
-    else:
-        ctx.held.events.append(row)
+    else:  # written by one `insert_values`: every row with every column
+        ctx.held.events.append({"cause": "", "detail": {}, "actor": None, **row})
 
 
 # -- values and expressions -----------------------------------------------------------------------------------
