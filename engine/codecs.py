@@ -89,6 +89,11 @@ def join_object(parts: dict[str, str]) -> str:
     return "{" + ",".join(f"{_ENCODER.encode(key)}:{text}" for key, text in parts.items()) + "}"
 
 
+#: one decoder for every `loads`: `simplejson.loads(text, use_decimal=True)` builds a decoder a call, which
+#: took as long as decoding a child record's values
+_DECODER = simplejson.JSONDecoder(parse_float=Decimal)
+
+
 def loads(text: str):
     """JSON with exact decimals (a JSON number 0.1 is Decimal('0.1'), never a float)."""
-    return simplejson.loads(text, use_decimal=True)
+    return _DECODER.decode(text)

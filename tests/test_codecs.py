@@ -34,3 +34,19 @@ def test_to_json(value, stored):
     """Text, integers, booleans and None come back as they are (its shortcut), the rest converted."""
     out = codecs.to_json(value)
     assert out == stored and type(out) is type(stored)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ('[1.50, 1, 1E+2, -0.0, 0.1]', [Decimal("1.50"), 1, Decimal("1E+2"), Decimal("-0.0"), Decimal("0.1")]),
+    ('{"名": "\\u4e2d", "n": null, "t": true}', {"名": "中", "n": None, "t": True}),
+])
+def test_loads_reads_numbers_exactly(text, expected):
+    out = codecs.loads(text)
+    assert out == expected and [type(v) for v in (out if isinstance(out, list) else out.values())] == \
+        [type(v) for v in (expected if isinstance(expected, list) else expected.values())]
+
+
+@pytest.mark.parametrize("text", ["NaN", "[Infinity]", "{'a': 1}", ""])
+def test_loads_refuses_what_is_not_json(text):
+    with pytest.raises(ValueError):
+        codecs.loads(text)
