@@ -20,7 +20,7 @@ from datetime import UTC, datetime, time
 
 from croniter import croniter
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from engine.durations import parse_duration
 
@@ -201,16 +201,16 @@ def _plan_cron(session, current, index: int, spec: dict, after: datetime) -> Fir
 
 @bulk_planner
 def plan_all(session: Session, current, now: datetime, progress=None, changes: list[Change] | None = None):
-    """After a publish: next cron occurrences, and every record's date firings (a batch at a time). With
-    `changes` (a batched import) only those new records' date firings: schedules and other records stay as
-    they are."""
+    """After a publish: next cron occurrences, automations removed cancelled, and the objects with date
+    automations (their records' date firings are planned a batch at a time, `schedule.after_publish`). With
+    `changes` (a publish's batch, or a batched import's new records) those records' date firings."""
     bundle = current.bundle
     dated = automations(bundle, on="date")
+    objects = {a["object"] for _, a in dated}
     if changes is not None:
-        objects = {a["object"] for _, a in dated}
         _sync_dates(session, current, [(c.record, c.values(session, current)) for c in changes
                                        if c.record.object in objects], now)
-        return
+        return None
     keep = [_plan_cron(session, current, i, spec, now).key for i, spec in automations(bundle, on="schedule")]
     stmt = update(Firing).where(Firing.kind == "automation_cron", Firing.status == "pending")
     if keep:
@@ -221,20 +221,7 @@ def plan_all(session: Session, current, now: datetime, progress=None, changes: l
                                 *[~Firing.key.startswith(f"date:{a['key']}:", autoescape=True) for _, a in dated])
     session.execute(gone.values(status="cancelled", outcome="rules published: automation removed",
                                 finished_at=now).execution_options(synchronize_session=False))
-    for object_key in sorted({a["object"] for _, a in dated}):
-        _plan_dates_of(session, current, object_key, now)
-
-
-def _plan_dates_of(session, current, object_key: str, now: datetime):
-    """Every record's date firings for one object: per batch one read of its firings and bulk writes."""
-    from ..records.store import children_of_many, in_batches, raw_of
-    bundle = current.bundle
-    clf = bundle.classifier(object_key)
-    stmt = select(Record).options(defer(Record.explain)).where(Record.object == object_key)
-    for batch in in_batches(session, stmt, BATCH):
-        kids = children_of_many(session, [r.id for r in batch], bundle.objects[object_key].children)
-        _sync_dates(session, current, [(record, clf.classify(clf.coerce(raw_of(record, kids[record.id]), problems=[]),
-                                                            now).record_with_values()) for record in batch], now)
+    return objects
 
 
 def _sync_dates(session, current, records: list[tuple], now: datetime):

@@ -14,7 +14,9 @@ express exactly (aggregates over activities, SQLite's float arithmetic…)
 fall back to the Python evaluator on the stored values, batch by batch.
 
 The time-driven reclassification instant needs the record's full values
-and its children (`engine.timeline`), so it is planned in batches in Python.
+and its children (`engine.timeline`), so it is planned in Python, a batch
+at a time, from the records `schedule.after_publish` reads once for every
+planner.
 
 New records of a batched import come with their values in memory
 (`schedule.Change`): their cadences and instants are computed from those,
@@ -29,7 +31,7 @@ from datetime import datetime
 from types import SimpleNamespace
 
 from sqlalchemy import String, bindparam, select, text, update
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from engine import followup
 from engine.expr.sqlgen import Layout, SqlCompiler, Unsupported
@@ -38,14 +40,11 @@ from engine.followup import Policy
 from ..imports.inserts import insert_values
 from ..models import Firing, Record, UtcDateTime
 from ..records.expression_filter import layout_for
-from ..records.store import children_of_many, in_batches
 from . import followups, timed
-from .schedule import Change, bulk_planner
+from .schedule import PUBLISHED, Change, bulk_planner, published
 
 #: records planned per statement round (bounded memory whatever the workspace's size)
 BATCH = 5000
-#: records per batch for the Python path (classifier runs)
-PY_BATCH = 500
 
 _FIRING = Firing.__table__
 _RECORD = Record.__table__
@@ -53,9 +52,16 @@ _RECORD = Record.__table__
 
 @bulk_planner
 def plan_all(session: Session, current, now: datetime, progress=None, changes: list[Change] | None = None):
-    """Follow-ups and time-driven reclassification of every record, or of the new records of `changes` only."""
-    plan_followups(session, current, now, changes)
+    """After a publish: every record's follow-ups (set-based) and the clean-up of time-driven instants, the
+    objects whose records' instants are planned a batch at a time (`schedule.after_publish`) returned. With
+    `changes`: those records' instants, and for a batched import's new records their follow-ups too."""
+    if changes is None:
+        plan_followups(session, current, now)
+        return _reclassify_cleanup(session, current, now)
+    if changes and changes[0].cause != PUBLISHED:
+        plan_followups(session, current, now, changes)
     plan_reclassify(session, current, now, changes)
+    return None
 
 
 # -- follow-ups -------------------------------------------------------------------------------------------
@@ -299,33 +305,44 @@ def _index(bundle, policy: Policy) -> int:
 
 
 def plan_reclassify(session: Session, current, now: datetime, changes: list[Change] | None = None) -> int:
-    """Plan each time-dependent record's (or each new record of `changes`) next reclassification instant;
-    the number of records planned."""
+    """Plan the next reclassification instant of each record of `changes` whose object depends on time, or
+    (None) of every record, as after a publish; the number of records planned."""
+    if changes is None:
+        planned = 0
+        for object_key in sorted(_reclassify_cleanup(session, current, now)):
+            for batch in published(session, current, object_key, now):
+                planned += plan_reclassify(session, current, now, batch)
+                session.flush()
+                session.expunge_all()
+        return planned
     bundle = current.bundle
     planned = 0
-    for object_key, obj in bundle.objects.items():
-        timeline = bundle.classifier(object_key).timeline
-        if obj.parent is not None or not timeline.depends_on_time:
-            continue
-        if changes is not None:
-            mine = [c for c in changes if c.record.object == object_key]
-            if mine:
-                wanted = {c.record_id: timeline.next_change(c.typed(session, current), now) for c in mine}
-                planned += _sync_reclassify(session, current, list(wanted), _keyed(wanted), now)
-            continue
-        stmt = select(Record).options(defer(Record.explain)).where(Record.object == object_key)
-        for records in in_batches(session, stmt, PY_BATCH):
-            kids = children_of_many(session, [r.id for r in records], obj.children)
-            wanted = {record.id: timed.next_change(current, record, kids[record.id], now) for record in records}
-            session.flush()
-            session.expunge_all()  # bounded memory over the whole workspace
+    for object_key in _time_dependent(bundle):
+        mine = [c for c in changes if c.record.object == object_key]
+        if mine:
+            timeline = bundle.classifier(object_key).timeline
+            wanted = {c.record_id: timeline.next_change(c.typed(session, current), now) for c in mine}
             planned += _sync_reclassify(session, current, list(wanted), _keyed(wanted), now)
-    if changes is not None:
-        return planned
-    session.execute(update(_FIRING).where(_FIRING.c.kind == timed.KIND, _FIRING.c.status == "pending",
-                                          _FIRING.c.bundle_version != current.version)
-                    .values(status="cancelled", outcome="values no longer change with time", finished_at=now))
     return planned
+
+
+def _time_dependent(bundle) -> list[str]:
+    """The top-level objects whose values change with time alone."""
+    return [k for k, obj in bundle.objects.items()
+            if obj.parent is None and bundle.classifier(k).timeline.depends_on_time]
+
+
+def _reclassify_cleanup(session: Session, current, now: datetime) -> set[str]:
+    """Cancel the pending instants from older versions of the records that no longer depend on time (those
+    that do are planned one by one, their pending instant kept or moved); the objects that do."""
+    dependent = _time_dependent(current.bundle)
+    stale = update(_FIRING).where(_FIRING.c.kind == timed.KIND, _FIRING.c.status == "pending",
+                                  _FIRING.c.bundle_version != current.version)
+    if dependent:
+        stale = stale.where(_FIRING.c.record_id.not_in(
+            select(_RECORD.c.id).where(_RECORD.c.object.in_(dependent), _RECORD.c.parent_id.is_(None))))
+    session.execute(stale.values(status="cancelled", outcome="values no longer change with time", finished_at=now))
+    return set(dependent)
 
 
 def _keyed(instants: dict) -> dict:

@@ -25,7 +25,7 @@ from flask import has_request_context
 from flask_babel import force_locale, gettext
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session
 
 from engine.durations import parse_duration
 from engine.timeline import Timeline
@@ -230,37 +230,24 @@ def _why_not(record, desired, change) -> str:
     return f"reclaim moved to {desired[0][2].isoformat()} ({change.cause})"
 
 
-#: what planning reads of a record (not its stored computed values and explanations)
-_PLANNING_COLUMNS = (Record.id, Record.object, Record.parent_id, Record.owner, Record.pool, Record.owned_since,
-                     Record.data, Record.created_at, Record.updated_at, Record.version)
-
-
 @bulk_planner
 def plan_all(session: Session, current, now: datetime, progress=None, changes: list[Change] | None = None):
-    """After a publish: plan every owned record of every object with a pool, a batch at a time; with
-    `changes` only those new records (a batched import), without cancelling what other records have pending."""
-    from ..records.store import children_of_many, in_batches, raw_of
-    bundle = current.bundle
-    objects = sorted({p.object for p in pools(bundle)})
+    """After a publish: reclaims of records no longer planned cancelled, and the objects with a pool (their
+    owned records are planned a batch at a time, `schedule.after_publish`). With `changes` (a publish's
+    batch, or a batched import's new records) those of them that are owned and out of the pool."""
+    objects = sorted({p.object for p in pools(current.bundle)})
     if changes is not None:
         mine = [c for c in changes
                 if c.record.object in objects and c.record.pool is None and c.record.owner is not None]
         if mine:
             _sync(session, current, [(c.record, c.typed(session, current)) for c in mine], now)
-        return
+        return None
     stale = select(Record.id).where(Record.object.not_in(objects) | Record.pool.is_not(None) | Record.owner.is_(None))
     session.execute(update(Firing).where(Firing.status == "pending", Firing.kind.in_(KINDS),
                                          Firing.record_id.in_(stale))
                     .values(status="cancelled", outcome="rules published: no reclaim planned", finished_at=now)
                     .execution_options(synchronize_session=False))
-    for object_key in objects:
-        obj = bundle.objects[object_key]
-        clf = bundle.classifier(object_key)
-        stmt = (select(Record).options(load_only(*_PLANNING_COLUMNS))
-                .where(Record.object == object_key, Record.pool.is_(None), Record.owner.is_not(None)))
-        for batch in in_batches(session, stmt, BATCH):
-            kids = children_of_many(session, [r.id for r in batch], obj.children)
-            _sync(session, current, [(r, clf.coerce(raw_of(r, kids[r.id]), problems=[])) for r in batch], now)
+    return set(objects)
 
 
 def _sync(session, current, records: list[tuple], now: datetime):

@@ -14,15 +14,22 @@ from datetime import datetime
 from collections.abc import Callable
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from ..models import Firing, Record
 
 #: planner(session, current, change): brings the record's pending firings of one subsystem up to date
 PLANNERS: list[Callable] = []
-#: bulk planner(session, current, now, progress, changes=None): after a publish plans every record of one
-#: subsystem; with `changes` only those new records, from the values they carry (a batched import)
+#: bulk planner(session, current, now, progress, changes=None) of one subsystem. Without `changes` (after a
+#: publish): its workspace-wide part (schedules, clean-ups, what it plans set-based in SQL), returning the
+#: objects whose records it plans one by one; `after_publish` then hands it those records a batch at a time
+#: as `changes` (cause PUBLISHED). With `changes` it plans those records from the values they carry: a
+#: publish's batch, or a batched import's new records.
 BULK_PLANNERS: list[Callable] = []
+#: the cause of the changes `after_publish` hands the bulk planners
+PUBLISHED = "rules published"
+#: records per batch `after_publish` reads (each with its children) and hands every bulk planner
+BATCH = 500
 #: kind -> handler(session, current, firing, now) -> outcome text; raises Cancel to cancel with a reason
 HANDLERS: dict[str, Callable] = {}
 
@@ -58,10 +65,13 @@ class Change:
         """`typed` plus formulas and classifications as of `now`."""
         return self._memoized("values", session, current)
 
-    def remember(self, typed: dict, values: dict):
-        """Values the caller already has (the save pipeline validated the record with its children)."""
+    def remember(self, typed: dict, values: dict | None = None):
+        """Values the caller already has (the save pipeline validated the record with its children); without
+        `values`, they are classified from `typed` when a planner first asks."""
         state = self._state()
-        self.memo.update(typed=(state, typed), values=(state, values))
+        self.memo["typed"] = (state, typed)
+        if values is not None:
+            self.memo["values"] = (state, values)
 
     def _state(self):
         r = self.record  # an action (`set`, `assign`, `to_pool`) that changes the record makes the memo stale
@@ -125,10 +135,57 @@ def after_change(session: Session, current, change: Change):
 
 
 def after_publish(session: Session, current, now: datetime, progress=None):
-    """Plan every record again under a newly published version (called by publish, in its transaction)."""
+    """Plan every record again under a newly published version (called by publish, in its transaction).
+
+    Each bulk planner does its workspace-wide part; then the records of the
+    objects they plan one by one are read a batch at a time, each with its
+    children, coerced once, and handed to every planner together: the pool,
+    date and time planners each read and coerced every record and its
+    children on their own, three times the work."""
     _load_planners()
+    objects: set[str] = set()
     for plan_fn in BULK_PLANNERS:
-        plan_fn(session, current, now, progress)
+        objects |= plan_fn(session, current, now, progress) or set()
+    for object_key in sorted(objects):
+        for changes in published(session, current, object_key, now):
+            for plan_fn in BULK_PLANNERS:
+                plan_fn(session, current, now, None, changes=changes)
+            session.flush()
+            session.expunge_all()  # bounded memory over the whole workspace
+
+
+def published(session: Session, current, object_key: str, now: datetime):
+    """Every record of `object_key`, a batch at a time in id order, as the changes of a publish at `now`,
+    each knowing its typed values (its children read as plain rows: none of their own computed values or
+    explanations, which the classifier does not read)."""
+    from ..records.store import in_batches, raw_of
+    bundle = current.bundle
+    clf = bundle.classifier(object_key)
+    keys = bundle.objects[object_key].children
+    stmt = select(Record).options(defer(Record.explain)).where(Record.object == object_key) \
+        .execution_options(populate_existing=True)  # as the publish's SQL reclassification left them
+    for batch in in_batches(session, stmt, BATCH):
+        kids = _children(session, [r.id for r in batch], keys)
+        changes = []
+        for record in batch:
+            change = Change(record, record.id, PUBLISHED, now)
+            change.remember(clf.coerce(raw_of(record, kids[record.id]), problems=[]))
+            changes.append(change)
+        yield changes
+
+
+def _children(session: Session, ids: list[int], keys: list[str]) -> dict[int, dict[str, list]]:
+    """parent id -> child object -> the rows `raw_of` reads of each child, in id order."""
+    out: dict[int, dict[str, list]] = {i: {k: [] for k in keys} for i in ids}
+    if not keys:
+        return out
+    r = Record.__table__
+    for row in session.execute(select(r.c.id, r.c.parent_id, r.c.object, r.c.owner, r.c.data, r.c.created_at,
+                                      r.c.updated_at).where(r.c.parent_id.in_(ids)).order_by(r.c.id)):
+        bucket = out[row.parent_id]
+        if row.object in bucket:
+            bucket[row.object].append(row)
+    return out
 
 
 def plan_new(session: Session, current, changes: list[Change], now: datetime):
