@@ -203,3 +203,32 @@ def test_a_publish_rewrites_only_the_records_it_changes(app, publish):
     for rid in set(before) - rewritten:
         assert after[rid] == before[rid] and after[rid][1] < v3
     assert report["reclassified"] == len(rewritten)
+
+
+@pytest.mark.parametrize("old, new, tier", [
+    ("label: 年采购十万以上}", "label: 年采购十万元以上}", "B"),  # a rule's label: in the B records' explanations
+    ("label: 客户等级", "label: 客户级别", None),  # the classification's own label: in no explanation
+], ids=["rule label", "classification label"])
+def test_a_publish_rewrites_the_records_whose_explanation_alone_changes(app, publish, old, new, tier):
+    """No value moves, so no history row; a record whose explanation reads differently is rewritten all
+    the same (the SQL path compares the stored explanation as well as the values), and only such a record."""
+    from designer.db import transaction
+    from designer.models import BundleVersion, ClassificationChange, Record
+    publish(CRM)
+    _load_records(app, CASES["records"])
+    source = CRM.read_text("utf-8").replace("label: 标签", "label: 客户标签")  # once in SQL's spelling first
+    publish(source)
+    query = select(Record).where(Record.parent_id.is_(None))
+    with app.app_context(), transaction(app) as s:
+        before = {r.id: (r.version, r.bundle_version, r.computed) for r in s.scalars(query)}
+    v3 = publish(source.replace(old, new))
+    with app.app_context(), transaction(app) as s:
+        after = {r.id: (r.version, r.bundle_version, r.computed) for r in s.scalars(query)}
+        report = s.get(BundleVersion, v3).report
+        moved = s.scalar(select(func.count()).select_from(ClassificationChange)
+                         .where(ClassificationChange.bundle_version == v3))
+    expected = {rid for rid, (_, _, computed) in before.items() if computed["tier"] == tier}
+    assert (tier is None) == (not expected)
+    assert {rid for rid in before if before[rid][:2] != after[rid][:2]} == expected
+    assert all(after[rid] == (before[rid][0] + 1, v3, before[rid][2]) for rid in expected)
+    assert moved == 0 and report["reclassified"] == len(expected) and report["reclassified_in_sql"] == ["customer"]

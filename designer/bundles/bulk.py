@@ -502,7 +502,7 @@ class _Builder:
                                        "exists": f"(COALESCE({ref}, 0) > 0)"}.get(node.func, ref)
         return out
 
-    def select(self, key: str, where: str, explain: bool | None) -> ObjectSql:
+    def select(self, key: str, where: str, explain: bool | None, stored: bool = False) -> ObjectSql:
         obj = self.bundle.objects[key]
         self.mentioned = _mentioned(self.bundle, key)
         children = {ck: Layout(self.names(ck, False), alias="ch", table=self.child_table(ck, None))
@@ -511,6 +511,9 @@ class _Builder:
         grouped = self.group(key, layout, {ck: self.names(ck, True) for ck in obj.children})
         joins, columns = [], ["id", "owner", "created_at", "updated_at"]
         selected = [f"r.{c}" for c in columns] + ["r.data"]
+        if stored:  # what the row holds now, carried up from the row already read (see compile_object)
+            columns += ["was_computed", "was_explain"]
+            selected += ["r.computed AS was_computed", "r.explain AS was_explain"]
         for ck, items in grouped.items():
             joins.append(f"LEFT JOIN (SELECT ch.parent_id AS pid, {', '.join(items)} FROM {self.child_table(ck, where)} "
                          f"ch GROUP BY ch.parent_id) g_{ck} ON g_{ck}.pid = r.id")
@@ -530,6 +533,8 @@ class _Builder:
         self.quoted = {}
         computed = self.obj([(k, self.json_of(f"t.v_{k}", t)) for k, t in values])
         out = ["t.id AS id", f"{computed} AS computed"]
+        if stored:
+            out += ["t.was_computed AS was_computed", "t.was_explain AS was_explain"]
         if explain:
             explained = self.obj([(c.key, self.explain(key, c, layout)) for c in classes])
             out.append(f"{explained} AS explain")
@@ -597,14 +602,19 @@ def _mentioned(bundle, key: str) -> set[str]:
 
 
 def compile_object(bundle, key: str, dialect: str, now: datetime, *, where: str = RANGE,
-                   explain: bool | None = True) -> ObjectSql:
+                   explain: bool | None = True, stored: bool = False) -> ObjectSql:
     """The SELECT of (id, computed[, explain]) for the records of top-level object `key` that `where` keeps;
     with `explain` None, of (id, c_<classification>...): the values alone, for counting.
+
+    With `stored`, each row also carries the record's stored `computed` and `explain` as `was_computed` and
+    `was_explain`, read from the row the SELECT reads anyway: comparing with them needs no second look-up
+    of each record by id (on PostgreSQL that look-up cost about a sixth of a chunk's SELECT in
+    benchmarks/bulk.py). SQLite copies each value at every fenced level, so `reclassify` reads them by id there.
 
     `where` is a condition with `{col}` for the record id (default: ids in :lo .. :hi).
     Raises `Unsupported` when an expression has no exact SQL form here.
     """
-    return _Builder(bundle, dialect, now).select(key, where, explain)
+    return _Builder(bundle, dialect, now).select(key, where, explain, stored)
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -630,7 +640,7 @@ def reclassify(session: Session, cur: Current, now: datetime, progress=None) -> 
     plans, fallback = {}, {}
     for key in tops:
         try:
-            plans[key] = compile_object(bundle, key, dialect, now)
+            plans[key] = compile_object(bundle, key, dialect, now, stored=dialect == "postgresql")
         except Unsupported as exc:
             fallback[key] = f"SQL cannot express {exc.what} (column {exc.column})"
     changed = 0
@@ -709,8 +719,9 @@ def _run(session: Session, plan: ObjectSql, cur: Current, now: datetime, dialect
     record (its row, its expression indexes) to stamp the new version costs more than computing them all,
     and would bump every record's `version`, so that a rep saving a form opened before the publish would
     be told the record changed under them when nothing did. The new texts are compared with the stored
-    ones as the chunk is computed (PostgreSQL compares jsonb; SQLite the texts, so a record last written
-    by the Python path, whose numbers are spelled differently, is rewritten once)."""
+    ones as the chunk is computed (PostgreSQL prints the stored jsonb, which the new texts are spelled as;
+    SQLite compares the texts, so a record last written by the Python path, whose numbers are spelled
+    differently, is rewritten once)."""
     pg = dialect == "postgresql"
     at = bindparam("at", now, type_=UtcDateTime())
     version = cur.version
@@ -732,15 +743,15 @@ def _run(session: Session, plan: ObjectSql, cur: Current, now: datetime, dialect
     update = text(f"UPDATE records SET computed = b.computed, explain = b.explain, bundle_version = :v, "
                   f"version = records.version + 1 FROM {TEMP} b WHERE records.id = b.id "
                   f"AND records.id IN (SELECT id FROM {TEMP})")  # else SQLite walks every record to find them
-    if pg:  # jsonb printed as the new texts are written: only what changed is parsed into jsonb
-        stored, new = "CAST(r.{} AS text)", "CAST(n.{} AS jsonb)"
-    else:
-        stored, new = "r.{}", "n.{}"
-    fill = text(f"INSERT INTO {TEMP} (id, computed, explain) SELECT n.id, {new.format('computed')}, "
-                f"{new.format('explain')} FROM ({plan.sql}) n "
-                f"CROSS JOIN records r WHERE r.id = n.id "  # CROSS: new values first, each stored record by its id
-                f"AND ({stored.format('computed')} {distinct} n.computed OR {stored.format('explain')} {distinct} "
-                f"n.explain)")
+    if pg:  # the stored jsonb, carried up with the row (`stored`), printed beside the new texts: only what
+        # changed is parsed into jsonb
+        fill = text(f"INSERT INTO {TEMP} (id, computed, explain) SELECT n.id, CAST(n.computed AS jsonb), "
+                    f"CAST(n.explain AS jsonb) FROM ({plan.sql}) n WHERE CAST(n.was_computed AS text) "
+                    f"IS DISTINCT FROM n.computed OR CAST(n.was_explain AS text) IS DISTINCT FROM n.explain")
+    else:  # SQLite copies every value a fenced level passes on: each stored record is read by its id instead
+        fill = text(f"INSERT INTO {TEMP} (id, computed, explain) SELECT n.id, n.computed, n.explain "
+                    f"FROM ({plan.sql}) n CROSS JOIN records r WHERE r.id = n.id "  # CROSS: new values first
+                    f"AND (r.computed IS NOT n.computed OR r.explain IS NOT n.explain)")
     # Chunks are id ranges about CHUNK records wide, from the object index alone: finding the exact
     # 50,000th id would read every row up to it (their `object` is in the row), a tenth of the work.
     first, last, count = session.execute(text("SELECT MIN(id), MAX(id), COUNT(*) FROM records WHERE object = :o"),
