@@ -24,7 +24,9 @@ bulk-loaded), plus what the dashboards read and that benchmark leaves out:
             (each one made here is named in the output).
   values    PostgreSQL: `record_values` (designer/dashboards/values.py) filled
             from the records, which the loader wrote with triggers off, and the
-            funnel's and the visits' fields copied into it (`values.sync`).
+            funnel's and the visits' fields copied into it (`values.sync`);
+            `history_hours` (designer/dashboards/changes.py) counted again
+            from the history, as its counts are filed under the records' owners.
 
 Each chart is computed by the dashboards' own functions (one scoped SQL
 aggregate or two) for: the admin over the default 90 days, the admin over
@@ -162,12 +164,12 @@ def prepare(app, db: str, fill: bool):
 def dashboard_indexes(app, fill: bool) -> list[str]:
     """The indexes the dashboards ask for, where the migrations or publishing have not made them: the history's
     (key, at) (migration 0007) and the funnel's and the activity chart's expression indexes; on PostgreSQL
-    `record_values` filled again and its fields copied."""
+    `record_values` filled again and its fields copied, and `history_hours` counted again."""
     from sqlalchemy import inspect, text
 
     from designer.bundles.indexes import existing
     from designer.bundles.workspace import current
-    from designer.dashboards import indexes, values
+    from designer.dashboards import changes, indexes, values
     from designer.db import transaction
     with app.app_context(), transaction(app) as s:
         bundle = current(s).bundle
@@ -177,8 +179,9 @@ def dashboard_indexes(app, fill: bool) -> list[str]:
             t = time.perf_counter()
             values.rebuild(s)
             values.sync(s, bundle)
-            say(f"  record_values filled from the records and the fields copied in {time.perf_counter() - t:.0f} s "
-                f"(the loader writes with triggers off)")
+            changes.rebuild(s)
+            say(f"  record_values filled from the records, the fields copied and history_hours counted in "
+                f"{time.perf_counter() - t:.0f} s (the loader writes with triggers off)")
         history = {i["name"] for i in inspect(s.connection()).get_indexes("classification_history")}
         if HISTORY_INDEX not in history:
             s.execute(text(f"CREATE INDEX {HISTORY_INDEX} ON classification_history ({', '.join(HISTORY_COLUMNS)})"))

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime, UTC
 
-from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
-                        TypeDecorator, text)
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, PrimaryKeyConstraint,
+                        String, Text, TypeDecorator, text)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -212,6 +212,43 @@ class RecordValue(Base):
     __table_args__ = (Index("ix_record_values_count", "object", "key", "value", "owner"),)
 
 
+class HistoryHour(Base):
+    """How many classification changes of one kind an hour saw, for the dashboards' past counts
+    (designer.dashboards.changes).
+
+    Rows per object, key, owner, hour and change (`old` -> `new`, as JSON
+    text): the trend and the counts at a past time add these up instead of
+    reading every history row since then. Kept by triggers on both databases
+    (migration 0010): on SQLite one row per kind; on PostgreSQL rows are
+    appended, a kind's several times with signed counts (a statement's), so
+    a kind's count is the sum of its rows, and the table has no primary key
+    there but the index `ix_history_hours` (object, key, owner, hour_end)
+    INCLUDE (old, new, n) made by the migration. The primary key declared
+    here is SQLite's (and the ORM's identity): read the table with Core and
+    sum `n` by kind, not as ORM objects.
+    """
+
+    __tablename__ = "history_hours"
+
+    object: Mapped[str] = mapped_column(String(63), primary_key=True)
+    key: Mapped[str] = mapped_column(String(63), primary_key=True)
+    #: the record's current owner ('' for none), the scope dashboards count in; '*' (no username's) for
+    #: every owner together, what an unscoped chart reads
+    owner: Mapped[str] = mapped_column(String(150), primary_key=True)
+    #: the end of the hour (UTC): the changes made after `hour_end - 1 hour`, up to and at `hour_end`
+    hour_end: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    old: Mapped[str] = mapped_column(Text, primary_key=True)
+    new: Mapped[str] = mapped_column(Text, primary_key=True)
+    #: history rows of the kind, signed on PostgreSQL (taken off: negative); on SQLite a row that reaches 0 is
+    #: deleted, on PostgreSQL a kind's rows may sum to 0
+    n: Mapped[int] = mapped_column(BigInteger)
+
+    #: SQLite's key: the dashboards read a range of it and `n` from it alone (the rows are its entries, no rowid).
+    #: PostgreSQL has no key, its index (migration 0010) gives the same range with `n` (an index-only scan)
+    __table_args__ = (PrimaryKeyConstraint("object", "key", "owner", "hour_end", "old", "new"),
+                      {"sqlite_with_rowid": False})
+
+
 class AuditEntry(Base):
     """Who changed which fields of a record, when, from what to what."""
 
@@ -254,7 +291,7 @@ class Counter(Base):
 
 
 __all__ = ["Base", "Team", "User", "ApiToken", "LoginFailure", "BundleVersion", "Record", "ClassificationChange",
-           "RecordValue", "AuditEntry", "DuplicateKey", "Counter"]
+           "RecordValue", "HistoryHour", "AuditEntry", "DuplicateKey", "Counter"]
 
 
 class ImportJob(Base):

@@ -18,11 +18,13 @@ row's `old` being the `new` of the row written before it, and the newest
 row's `new` being the record's current value. So instead of finding the
 newest row per record at each date (a sort of the whole history), the value
 counts at a time T are the current counts (one walk of an index) minus the
-changes made after T, which are few for recent dates and read from the
-history's covering (key, at, ...) index (migration 0007).
+changes made after T, added up per hour and kind of change from
+`history_hours` (dashboards.changes); an hour that T splits is read from
+the history's covering (key, at, ...) index (migration 0007).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -34,12 +36,13 @@ from sqlalchemy.orm import Session
 from engine import codecs
 
 from ..bundles.indexes import value_sql
-from ..models import ClassificationChange, Record, RecordValue, UtcDateTime
-from . import values
+from ..models import ClassificationChange, HistoryHour, Record, RecordValue, UtcDateTime
+from . import changes, values
 
 H = ClassificationChange.__table__
 R = Record.__table__
 V = RecordValue.__table__
+C = HistoryHour.__table__
 #: a migration window longer than this is paired record by record from the history's record index (SQLite)
 LONG_WINDOW = timedelta(days=120)
 
@@ -136,23 +139,65 @@ def _deltas(session: Session, obj: str, key: str, owners, after: datetime, bound
             shared: bool = False):
     """{bucket: {value: change in count}} from the changes after `after` (bucketed by `bounds`; one bucket if None).
 
-    Grouped by the JSON of `old` and `new` as stored (cheaper than extracting
-    every row's value); the few groups are decoded here.
+    The whole UTC hours are summed from `history_hours` (dashboards.changes),
+    a row per hour and kind of change (for everyone, the rows counting every
+    owner together; for a scope, its owners' rows); only an hour that `after`
+    or a bound splits is read from the history itself (`_history_deltas`).
     """
-    old, new = H.c.old, H.c.new
     pg = _on_postgresql(session)
-    stmt = _changes(obj, key, owners, shared, pg).add_columns(old, new, func.count()).where(H.c.at > after)
-    if bounds and pg:  # one binary search a row; `at > bound` is `at - 1 µs >= bound` (timestamps are in µs)
-        bucket = func.width_bucket(H.c.at - literal_column("interval '1 microsecond'"),
-                                   cast(bindparam("bounds", bounds, type_=ARRAY(UtcDateTime())), ARRAY(UtcDateTime())))
-        stmt = stmt.add_columns(bucket).group_by(bucket, old, new)
-    elif bounds:
-        bucket = _rank(lambda b: H.c.at > b, bounds)  # 0 up to bounds[0], i after bounds[i-1] up to bounds[i]
-        stmt = stmt.add_columns(bucket).group_by(bucket, old, new)
-    else:
-        stmt = stmt.group_by(old, new)
+    split = changes.edges(after, bounds or [])
+    stmt = select(C.c.old, C.c.new, func.sum(C.c.n)).where(
+        _is(C.c.object, obj), _is(C.c.key, key), C.c.hour_end > after,
+        C.c.owner == changes.EVERYONE if owners is None else C.c.owner.in_(owners))
+    if split:
+        stmt = stmt.where(C.c.hour_end.not_in([hi for _lo, hi in split]))
+    decoded: dict = {}  # the few kinds of change, each decoded once
+
+    def value(stored: str):
+        if stored not in decoded:
+            decoded[stored] = json.loads(stored)
+        return decoded[stored]
+
     out: dict[int, dict] = {}
-    for o, n, count, *b in session.execute(stmt):
+    # PostgreSQL appends a kind's counts as several signed rows (dashboards.changes): they are summed here, and a
+    # kind whose rows cancel out (sum 0) is left out. PostgreSQL sums a bigint as numeric.
+    hours = session.execute(_bucketed(stmt, C.c.hour_end, bounds, pg))
+    _fold(((value(o), value(n), int(count), *b) for o, n, count, *b in hours if count), out)
+    if split:
+        _fold(session.execute(_history_deltas(obj, key, owners, after, bounds, shared, pg, split)), out)
+    return out
+
+
+def _history_deltas(obj: str, key: str, owners, after: datetime, bounds: list[datetime] | None, shared: bool,
+                    pg: bool, hours: list[tuple[datetime, datetime]] | None = None):
+    """The changes after `after` from the history rows themselves, only those in `hours` ((lo, hi] ranges) if
+    given: (old, new, count[, bucket]) grouped by the JSON of `old` and `new` as stored (cheaper than
+    extracting every row's value); the few groups are decoded by the caller."""
+    stmt = _changes(obj, key, owners, shared, pg).add_columns(H.c.old, H.c.new, func.count()).where(H.c.at > after)
+    if hours:  # a VALUES list joined: one range of the (key, at, ...) index each
+        ranges = [select(literal(lo, UtcDateTime()).label("lo"), literal(hi, UtcDateTime()).label("hi"))
+                  for lo, hi in hours]
+        ranges = (union_all(*ranges) if len(ranges) > 1 else ranges[0]).cte("hours")
+        stmt = stmt.where(H.c.at > ranges.c.lo, H.c.at <= ranges.c.hi)
+    return _bucketed(stmt, H.c.at, bounds, pg)
+
+
+def _bucketed(stmt, at, bounds: list[datetime] | None, pg: bool):
+    """`stmt` grouped by its old and new values and, given `bounds`, by how many of them `at` is after."""
+    old, new = stmt.selected_columns[0], stmt.selected_columns[1]
+    if bounds and pg:  # one binary search a row; `at > bound` is `at - 1 µs >= bound` (timestamps are in µs)
+        bucket = func.width_bucket(at - literal_column("interval '1 microsecond'"),
+                                   cast(bindparam("bounds", bounds, type_=ARRAY(UtcDateTime())), ARRAY(UtcDateTime())))
+    elif bounds:
+        bucket = _rank(lambda b: at > b, bounds)  # 0 up to bounds[0], i after bounds[i-1] up to bounds[i]
+    else:
+        return stmt.group_by(old, new)
+    return stmt.add_columns(bucket).group_by(bucket, old, new)
+
+
+def _fold(rows, out: dict[int, dict]):
+    """Add (old, new, count[, bucket]) rows to {bucket: {value: change in count}}."""
+    for o, n, count, *b in rows:
         b = b[0] if b else 0
         o, n = normal(o), normal(n)
         if o == n:
@@ -160,7 +205,6 @@ def _deltas(session: Session, obj: str, key: str, owners, after: datetime, bound
         per = out.setdefault(b, {})
         per[o] = per.get(o, 0) - count
         per[n] = per.get(n, 0) + count
-    return out
 
 
 def _on_postgresql(session: Session) -> bool:
