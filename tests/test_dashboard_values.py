@@ -335,6 +335,22 @@ def test_rebuild_refills_what_a_load_without_triggers_left_out(ws, frozen):
     agrees(ws)
 
 
+@pytest.mark.skipif(not PG, reason="PostgreSQL only")
+def test_the_update_trigger_counts_what_changed_rather_than_asking_exists(ws, frozen):
+    """Migration 0011: asked with EXISTS, the pairing of an UPDATE's old and new rows was planned as a nested
+    loop, which walks every pair when nothing changed (a 20,000-row UPDATE of follow-up times: over two
+    minutes). Counted, it is a hash join; the trigger still returns early, and still mirrors what did change."""
+    from designer.db import transaction
+    save_new(ws, frozen)
+    with ws.app_context(), transaction(ws) as s:
+        source = s.scalar(text("SELECT pg_get_functiondef('record_values_updated'::regproc)"))
+        assert "SELECT count(*) > 0 FROM (SELECT 1 FROM new_rows n JOIN old_rows o" in source
+        assert "EXISTS" not in source
+        s.execute(text("UPDATE records SET followup_due_at = now()"))
+    change_owner(ws, frozen)
+    agrees(ws)
+
+
 @pytest.mark.skipif(PG, reason="SQLite only")
 def test_sqlite_keeps_no_values(ws, frozen):
     from designer.db import transaction
