@@ -5,6 +5,7 @@ User mistakes end in a message and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, UTC
 from pathlib import Path
@@ -240,6 +241,29 @@ def upgrade(database, instance):
     from .db import engine_of
     with _app(database, instance) as app:
         click.echo(f"database at {engine_of(app).url.render_as_string(hide_password=True)} is up to date")
+
+
+@db.command()
+@_database
+@_instance
+def rebuild(database, instance):
+    """Fill again the tables the dashboards count from, from the records and their history.
+
+    Triggers keep them as records change; a load that bypassed the triggers
+    (a restore with --disable-triggers, session_replication_role = replica)
+    leaves them behind. Runs in one transaction: an interrupted rebuild
+    changes nothing."""
+    from .dashboards import changes, values
+    from .db import transaction
+    with _app(database, instance) as app, transaction(app) as s:
+        tables = [("history_hours", changes.rebuild)]
+        if s.get_bind().dialect.name == "postgresql":  # SQLite counts from its expression indexes instead
+            tables.insert(0, ("record_values", values.rebuild))
+        for name, run in tables:
+            click.echo(f"rebuilding {name} ...", nl=False)
+            started = time.perf_counter()
+            run(s)
+            click.echo(f" {time.perf_counter() - started:.1f} s")
 
 
 @main.command()
