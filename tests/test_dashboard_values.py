@@ -183,7 +183,8 @@ def reassign_all(app, now):
         s.execute(update(Record).where(Record.object == "customer", Record.owner == owner).values(owner="bob"))
 
 
-def pool_and_claim(app, now):
+def pool_and_claim(app, now, check=None):
+    """Two records into the pool (checked there by `check`, default `agrees`), then one claimed by carol."""
     from designer.auth.users import User
     from designer.bundles.workspace import current
     from designer.db import transaction
@@ -194,7 +195,7 @@ def pool_and_claim(app, now):
         pool = pool_for(cur.bundle, "customer")
         for record in (first, second):
             put_in_pool(s, cur, record, pool, "45 天未跟进", now, kind="pool_reclaim", actor=None)
-    agrees(app)  # in the pool: no owner
+    (check or agrees)(app)  # in the pool: no owner
     with app.app_context(), transaction(app) as s:
         cur = current(s)
         claim(s, cur, _customers(s)[1].id, s.scalar(select(User).where(User.username == "carol")), now)
@@ -269,14 +270,19 @@ STEPS = [save_new, edit_values, add_visit, change_owner, reassign_all, pool_and_
          publish_changed_rules, publish_without_score, import_file]
 
 
+def run(step, app, now, tmp_path: Path, database_url: str):
+    """One writer of STEPS (the import needs a folder for its file and the database's URL)."""
+    if step is import_file:
+        step(app, now, tmp_path, database_url)
+    else:
+        step(app, now)
+
+
 @pytest.mark.skipif(not PG, reason="PostgreSQL keeps record_values; SQLite's expression indexes serve instead")
 def test_record_values_follow_every_writer(ws, frozen, tmp_path, database_url):
     seen = set()
     for step in STEPS:
-        if step is import_file:
-            step(ws, frozen, tmp_path, database_url)
-        else:
-            step(ws, frozen)
+        run(step, ws, frozen, tmp_path, database_url)
         rows = agrees(ws)
         seen |= {(key, value is None) for (_id, key), (_o, value, _w) in rows.items()}
         keys = {key for _id, key in rows}

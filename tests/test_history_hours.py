@@ -102,19 +102,7 @@ def save_at_broken_hours(app, now):
 
 
 def pool_and_claim(app, now):
-    from designer.auth.users import User
-    from designer.bundles.workspace import current
-    from designer.db import transaction
-    from designer.workflows.pools import claim, pool_for, put_in_pool
-    with app.app_context(), transaction(app) as s:
-        cur = current(s)
-        pool = pool_for(cur.bundle, "customer")
-        for record in _customers(s)[1:3]:
-            put_in_pool(s, cur, record, pool, "45 天未跟进", now, kind="pool_reclaim", actor=None)
-    agrees(app)  # in the pool: no owner
-    with app.app_context(), transaction(app) as s:
-        cur = current(s)
-        claim(s, cur, _customers(s)[1].id, s.scalar(select(User).where(User.username == "carol")), now)
+    world.pool_and_claim(app, now, check=agrees)
 
 
 def delete_history(app, now):
@@ -131,10 +119,7 @@ STEPS = [save_new, save_at_broken_hours, edit_values, add_visit, change_owner, r
 def test_history_hours_follow_every_writer(ws, frozen, tmp_path, database_url):
     seen = set()
     for step in STEPS:
-        if step is import_file:
-            step(ws, frozen, tmp_path, database_url)
-        else:
-            step(ws, frozen)
+        world.run(step, ws, frozen, tmp_path, database_url)
         seen |= {(kind[0], kind[1], kind[2] == frozen) for kind in agrees(ws)}
     assert ("customer", "tier", True) in seen and ("customer", "tier", False) in seen  # on the hour and off it
     assert "band" in {key for _obj, key, _on in seen}  # the publish's SQL reclassification
