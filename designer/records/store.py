@@ -63,12 +63,20 @@ def children_of(session: Session, record: Record, keys: list[str]) -> dict[str, 
     return children_of_many(session, [record.id], keys)[record.id]
 
 
-def children_of_many(session: Session, ids: list[int], keys: list[str]) -> dict[int, dict[str, list[Record]]]:
-    """Children of many parents in one query (bulk reclassification reads a batch at a time)."""
+def children_of_many(session: Session, ids: list[int], keys: list[str], *,
+                     plain: bool = False) -> dict[int, dict[str, list[Record]]]:
+    """Children of many parents in one query (bulk reclassification reads a batch at a time); `plain`: as rows
+    of what `raw_of` reads, not records (no ORM objects made, no computed values or explanations decoded: the
+    planners after a publish read every child of the workspace)."""
     out: dict[int, dict[str, list[Record]]] = {i: {k: [] for k in keys} for i in ids}
     if not keys or not ids:
         return out
-    rows = session.scalars(select(Record).where(Record.parent_id.in_(ids)).order_by(Record.id)).all()
+    if plain:
+        r = Record.__table__
+        rows = session.execute(select(r.c.id, r.c.parent_id, r.c.object, r.c.owner, r.c.data, r.c.created_at,
+                                      r.c.updated_at).where(r.c.parent_id.in_(ids)).order_by(r.c.id))
+    else:
+        rows = session.scalars(select(Record).where(Record.parent_id.in_(ids)).order_by(Record.id)).all()
     for row in rows:
         bucket = out[row.parent_id]
         if row.object in bucket:

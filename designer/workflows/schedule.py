@@ -158,34 +158,20 @@ def published(session: Session, current, object_key: str, now: datetime):
     """Every record of `object_key`, a batch at a time in id order, as the changes of a publish at `now`,
     each knowing its typed values (its children read as plain rows: none of their own computed values or
     explanations, which the classifier does not read)."""
-    from ..records.store import in_batches, raw_of
+    from ..records.store import children_of_many, in_batches, raw_of
     bundle = current.bundle
     clf = bundle.classifier(object_key)
     keys = bundle.objects[object_key].children
     stmt = select(Record).options(defer(Record.explain)).where(Record.object == object_key) \
         .execution_options(populate_existing=True)  # as the publish's SQL reclassification left them
     for batch in in_batches(session, stmt, BATCH):
-        kids = _children(session, [r.id for r in batch], keys)
+        kids = children_of_many(session, [r.id for r in batch], keys, plain=True)
         changes = []
         for record in batch:
             change = Change(record, record.id, PUBLISHED, now)
             change.remember(clf.coerce(raw_of(record, kids[record.id]), problems=[]))
             changes.append(change)
         yield changes
-
-
-def _children(session: Session, ids: list[int], keys: list[str]) -> dict[int, dict[str, list]]:
-    """parent id -> child object -> the rows `raw_of` reads of each child, in id order."""
-    out: dict[int, dict[str, list]] = {i: {k: [] for k in keys} for i in ids}
-    if not keys:
-        return out
-    r = Record.__table__
-    for row in session.execute(select(r.c.id, r.c.parent_id, r.c.object, r.c.owner, r.c.data, r.c.created_at,
-                                      r.c.updated_at).where(r.c.parent_id.in_(ids)).order_by(r.c.id)):
-        bucket = out[row.parent_id]
-        if row.object in bucket:
-            bucket[row.object].append(row)
-    return out
 
 
 def plan_new(session: Session, current, changes: list[Change], now: datetime):
