@@ -284,8 +284,12 @@ def publish(bundle, note, actor, database, instance):
         text = path.read_text("utf-8")
     except UnicodeDecodeError:
         raise click.ClickException(f"{bundle}: not UTF-8 text") from None
-    with _app(database, instance) as app, click.progressbar(length=1, label="reclassifying", file=sys.stderr) as bar:
-        def progress(done, total):
+    labels = {"reclassify": "reclassifying", "plan": "planning reminders"}
+    with _app(database, instance) as app, click.progressbar(length=1, label=labels["reclassify"],
+                                                            file=sys.stderr) as bar:
+        def progress(phase, done, total):
+            if bar.label != labels[phase]:  # a new phase starts its own count
+                bar.label, bar.pos = labels[phase], 0
             bar.length = max(total, 1)
             bar.update(done - bar.pos)
         try:

@@ -524,3 +524,39 @@ class BundleDraft(Base):
 
 
 __all__ += ["BundleDraft"]
+
+
+class PublishJob(Base):
+    """A publish from the web designer, run in a background thread (designer.studio.publishing).
+
+    The publish itself is one transaction: it commits whole or not at all,
+    and this row turns `done` (with the version) in that same transaction, so
+    a process killed half-way leaves the rules as they were and this row
+    `running` with a heartbeat that stops; the studio then reports it as
+    interrupted. `phase`, `done` and `total` are the progress the page shows.
+    """
+
+    __tablename__ = "publish_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: who published, and why (the version's note)
+    username: Mapped[str | None] = mapped_column(String(150))
+    note: Mapped[str] = mapped_column(Text, default="")
+    #: the draft's text as it was when publishing began
+    source: Mapped[str] = mapped_column(Text)
+    #: running | done | failed (nothing published: `report` says why) | interrupted
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    #: reclassify | plan: records reclassified, then records whose reminders and reclaims are planned again
+    phase: Mapped[str] = mapped_column(String(16), default="")
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    #: the version it published
+    version: Mapped[int | None] = mapped_column(Integer)
+    #: {"message": ...} or {"problems": [...]} when it failed
+    report: Mapped[dict] = mapped_column(Json, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+__all__ += ["PublishJob"]

@@ -358,3 +358,46 @@ def test_a_changed_automation_may_read_old_values_in_the_rules_editor(app, serve
     assert admin.locator("#b-automations-0-when .expr-error").count() == 0
     assert _draft(admin)["document"]["automations"][0]["when"] == text + " and old.tier != tier"
     assert admin.errors == []
+
+
+def test_a_long_publish_shows_its_progress_and_survives_a_reload(app, server, browser, make_user, publish, monkeypatch):
+    """A publish longer than the request waits: the page follows the job (phase, count, a bar), a reload
+    picks it up again, and the version shows when it is done."""
+    import threading
+
+    from designer.studio import publishing
+    publish(DATA / "crm.bundle.yaml")
+    real, go = publishing.publish, threading.Event()
+
+    def slow(session, *args, progress, **kwargs):
+        progress("reclassify", 40_000, 120_000)
+        assert go.wait(60)
+        return real(session, *args, progress=progress, **kwargs)
+
+    monkeypatch.setattr(publishing, "publish", slow)
+    monkeypatch.setattr(publishing, "WAIT", 0.1)
+    admin = _login(browser, server, "admin", make_user("admin", role="admin"), width=390)
+    _open(admin, f"{server}/studio/yaml")
+    admin.evaluate("""fetch('/studio/api/draft/ops', {method: 'POST', headers: {'Content-Type': 'application/json',
+        'X-CSRFToken': document.querySelector('meta[name=csrf-token]').content}, body: JSON.stringify({ops: [
+        {op: 'insert', path: ['objects', 'customer', 'fields', 8], value: {key: 'budget', type: 'money', label: '预算'}}]})})""")
+    _open(admin, f"{server}/studio/impact")
+    admin.locator('.matrix[data-key="tier"]').wait_for(timeout=60_000)
+    admin.fill("#publish-note", "加预算字段")
+    admin.click("#publish")
+    admin.locator('dialog.studio-dialog button[value="ok"]').click()
+    phase = admin.locator("#publish-phase")
+    phase.wait_for()
+    admin.wait_for_function("document.getElementById('publish-phase').textContent.includes('40,000')")
+    assert phase.inner_text() == "发布中（admin）：已重新分级 40,000 / 120,000 条记录…"
+    assert admin.locator("#publish-progress progress").evaluate("p => [p.value, p.max]") == [40_000, 120_000]
+    assert admin.locator("#publish").is_disabled()
+    _shoot(admin, "studio-publishing.png")
+
+    admin.reload()  # the admin leaves and comes back: the page finds the running publish
+    admin.wait_for_function("document.getElementById('publish-phase').textContent.includes('40,000')")
+    go.set()
+    admin.locator("#published").wait_for(timeout=60_000)
+    assert "v2" in admin.locator("#published").inner_text()
+    assert admin.locator("#publish-progress").is_hidden()
+    assert admin.errors == []

@@ -8,6 +8,7 @@ is then reclassified in the database (`bulk.reclassify`), with history cause
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy.orm import Session
 
@@ -49,7 +50,8 @@ def publish(session: Session, source: str, filename: str, *, actor: str | None, 
     """Check `source`, store it as the newest version, index it and reclassify every record.
 
     Raises engine.BundleInvalid (nothing stored) when the bundle has problems.
-    `progress(done, total)` is called after each chunk of records reclassified.
+    `progress(phase, done, total)` is called after each chunk of records reclassified (phase
+    "reclassify") and each batch of records whose firings were planned again ("plan").
     """
     bundle = load_bundle_text(source, filename)
     try:
@@ -63,8 +65,8 @@ def publish(session: Session, source: str, filename: str, *, actor: str | None, 
     indexes.sync(session, bundle)
     version = row.id
     cur = Current(version, bundle)
-    outcome = bulk.reclassify(session, cur, now, progress=progress)
-    after_publish(session, cur, now)
+    outcome = bulk.reclassify(session, cur, now, progress=progress and partial(progress, "reclassify"))
+    after_publish(session, cur, now, progress=progress and partial(progress, "plan"))
     row = session.get(BundleVersion, version)
     row.report = {**row.report, "reclassified": outcome["reclassified"], "reclassified_in_sql": outcome["sql"],
                   "reclassified_in_python": [f"{k}: {why}" for k, why in outcome["python"].items()]}

@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from engine import BundleInvalid, codecs
+from engine import codecs
 
 from .. import db
 from ..auth.login import manager as login_manager
 from ..bundles.impact import preview
-from ..bundles.publish import publish as publish_bundle
 from ..bundles.workspace import NoBundle, current
 from ..clock import now
-from ..models import Record
+from ..models import PublishJob, Record
 from ..records.store import children_of, raw_of
 from . import check as expressions
-from . import drafts, roundtrip, templates_market, tester, versions
+from . import drafts, publishing, roundtrip, templates_market, tester, versions
 from .effects import effects
 from .keys import key_for
 
@@ -314,6 +313,8 @@ def impact_preview():
 
 @bp.post("/studio/api/publish")
 def publish():
+    """Publish the draft in the background (`publishing`): the version at once if it is done within a few
+    seconds, else 202 and the job, whose progress the page polls."""
     note = _body().get("note", "")
     if not isinstance(note, str):
         return _fail(400, _("`note` must be text."))
@@ -323,16 +324,49 @@ def publish():
     if analysis.bundle is None:
         return _fail(400, _("The draft has problems; fix them before publishing."),
                      problems=[drafts.problem_json(p) for p in analysis.problems])
+    app = current_app._get_current_object()
     try:
-        version = publish_bundle(s, row.source, drafts.FILENAME, actor=current_user.username, note=note.strip(),
-                                 now=now())
-    except BundleInvalid as exc:
-        s.rollback()
-        return _fail(400, _("The draft has problems; fix them before publishing."),
-                     problems=[drafts.problem_json(p) for p in exc.problems])
-    row.base_version = version.id
-    s.commit()
-    return jsonify(version=version.id, report=version.report)
+        job = publishing.start(app, s, source=row.source, actor=current_user.username, note=note.strip())
+    except publishing.Busy as exc:
+        return _fail(409, _("%(who)s is publishing already (started %(when)s); wait until it is done, then "
+                            "publish again.", who=exc.job.username or "—",
+                            when=exc.job.created_at.strftime("%H:%M:%S")),
+                     job=publishing.state(app, exc.job))
+    publishing.wait(app, job.id)
+    return _publish_reply(job.id)
+
+
+def _publish_reply(job_id: int):
+    s = db.session()
+    s.expire_all()
+    job = s.get(PublishJob, job_id)
+    if job is None:
+        return _fail(404, _("There is no publish %(id)s.", id=job_id))
+    state = publishing.state(current_app._get_current_object(), job)
+    if state["status"] == "done":
+        return jsonify(version=job.version, report=versions.version(s, job.version).report, job=state)
+    if state["problems"]:
+        return _fail(400, _("The draft has problems; fix them before publishing."), problems=state["problems"],
+                     job=state)
+    if state["status"] == "interrupted":
+        return _fail(500, _("Publishing stopped with the server that ran it, and nothing was published. Publish "
+                            "again."), job=state)
+    if state["finished"]:
+        return _fail(500, _("Publishing failed and nothing was published: %(why)s. Publish again; if it fails "
+                            "again, tell whoever runs the server.", why=state["message"]), job=state)
+    return jsonify(job=state), 202
+
+
+@bp.get("/studio/api/publish/<int:job_id>")
+def publish_progress(job_id: int):
+    return _publish_reply(job_id)
+
+
+@bp.get("/studio/api/publish/running")
+def publish_running():
+    """The publish running now (a page opened while one runs shows its progress), or null."""
+    job = publishing.running(current_app._get_current_object(), db.session())
+    return jsonify(job=publishing.state(current_app._get_current_object(), job) if job else None)
 
 
 # -- versions and templates ---------------------------------------------------------------------------------

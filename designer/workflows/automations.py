@@ -200,7 +200,7 @@ def _plan_cron(session, current, index: int, spec: dict, after: datetime) -> Fir
 
 
 @bulk_planner
-def plan_all(session: Session, current, now: datetime, progress=None, changes: list[Change] | None = None):
+def plan_all(session: Session, current, now: datetime, changes: list[Change] | None = None):
     """After a publish: next cron occurrences, automations removed cancelled, and the objects with date
     automations (their records' date firings are planned a batch at a time, `schedule.after_publish`). With
     `changes` (a publish's batch, or a batched import's new records) those records' date firings."""

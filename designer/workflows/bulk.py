@@ -51,7 +51,7 @@ _RECORD = Record.__table__
 
 
 @bulk_planner
-def plan_all(session: Session, current, now: datetime, progress=None, changes: list[Change] | None = None):
+def plan_all(session: Session, current, now: datetime, changes: list[Change] | None = None):
     """After a publish: every record's follow-ups (set-based) and the clean-up of time-driven instants, the
     objects whose records' instants are planned a batch at a time (`schedule.after_publish`) returned. With
     `changes`: those records' instants, and for a batched import's new records their follow-ups too."""

@@ -231,7 +231,7 @@ def _why_not(record, desired, change) -> str:
 
 
 @bulk_planner
-def plan_all(session: Session, current, now: datetime, progress=None, changes: list[Change] | None = None):
+def plan_all(session: Session, current, now: datetime, changes: list[Change] | None = None):
     """After a publish: reclaims of records no longer planned cancelled, and the objects with a pool (their
     owned records are planned a batch at a time, `schedule.after_publish`). With `changes` (a publish's
     batch, or a batched import's new records) those of them that are owned and out of the pool."""

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from collections.abc import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, defer
 
 from ..models import Firing, Record
 
 #: planner(session, current, change): brings the record's pending firings of one subsystem up to date
 PLANNERS: list[Callable] = []
-#: bulk planner(session, current, now, progress, changes=None) of one subsystem. Without `changes` (after a
+#: bulk planner(session, current, now, changes=None) of one subsystem. Without `changes` (after a
 #: publish): its workspace-wide part (schedules, clean-ups, what it plans set-based in SQL), returning the
 #: objects whose records it plans one by one; `after_publish` then hands it those records a batch at a time
 #: as `changes` (cause PUBLISHED). With `changes` it plans those records from the values they carry: a
@@ -141,17 +141,24 @@ def after_publish(session: Session, current, now: datetime, progress=None):
     objects they plan one by one are read a batch at a time, each with its
     children, coerced once, and handed to every planner together: the pool,
     date and time planners each read and coerced every record and its
-    children on their own, three times the work."""
+    children on their own, three times the work. `progress(done, total)` is
+    called after each batch, in records of those objects."""
     _load_planners()
     objects: set[str] = set()
     for plan_fn in BULK_PLANNERS:
-        objects |= plan_fn(session, current, now, progress) or set()
+        objects |= plan_fn(session, current, now) or set()
+    total = session.scalar(select(func.count()).select_from(Record).where(Record.object.in_(objects))) \
+        if progress and objects else 0
+    done = 0
     for object_key in sorted(objects):
         for changes in published(session, current, object_key, now):
             for plan_fn in BULK_PLANNERS:
-                plan_fn(session, current, now, None, changes=changes)
+                plan_fn(session, current, now, changes=changes)
             session.flush()
             session.expunge_all()  # bounded memory over the whole workspace
+            done += len(changes)
+            if progress:
+                progress(done, max(total, done))
 
 
 def published(session: Session, current, object_key: str, now: datetime):
@@ -181,7 +188,7 @@ def plan_new(session: Session, current, changes: list[Change], now: datetime):
     per-record planners do instead of reading the records back."""
     _load_planners()
     for plan_fn in BULK_PLANNERS:
-        plan_fn(session, current, now, None, changes=changes)
+        plan_fn(session, current, now, changes=changes)
 
 
 def plan(session: Session, *, key: str, kind: str, record_id: int | None, due_at: datetime, payload: dict,

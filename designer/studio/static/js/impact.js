@@ -5,7 +5,7 @@
 import {api, el, t, draft, errorText, confirmDialog, say, where} from "./common.js";
 
 const $ = (id) => document.getElementById(id);
-const page = {impact: null, blocked: true};
+const page = {impact: null, blocked: true, publishing: false};
 const EMPTY = "";
 
 function label(v) { return v === EMPTY || v === null || v === undefined ? t("empty_value") : String(v); }
@@ -107,7 +107,7 @@ function showProblems(problems) {
   $("impact-blocked").hidden = !problems.length;
 }
 
-function updateButton() { $("publish").disabled = page.blocked || !page.impact; }
+function updateButton() { $("publish").disabled = page.blocked || !page.impact || page.publishing; }
 
 async function load() {
   $("impact-out").replaceChildren(el("p", {class: "meta"}, t("computing_impact")));
@@ -144,6 +144,13 @@ async function publishDraft() {
   $("publish").disabled = true;
   say(t("publishing"));
   const reply = await api("POST", "/studio/api/publish", {note: $("publish-note").value.trim()});
+  if (reply.status === 202) return follow(reply.data.job);
+  finish(reply);
+}
+
+/** The answer of a publish: the version it made, or what went wrong. */
+async function finish(reply) {
+  $("publish-progress").hidden = true;
   if (!reply.ok) {
     if (reply.data && reply.data.problems) showProblems(reply.data.problems);
     say(errorText(reply), "bad");
@@ -157,11 +164,33 @@ async function publishDraft() {
   load();
 }
 
+/** A publish that takes longer than the request waited: its phase and count, polled until it ends. */
+async function follow(job) {
+  page.publishing = true;
+  $("publish").disabled = true;
+  const box = $("publish-progress");
+  box.hidden = false;
+  box.scrollIntoView({block: "nearest"});
+  say(t("publishing"));
+  for (;;) {
+    const bar = box.querySelector("progress");
+    bar.max = Math.max(job.total, 1);
+    bar.value = job.done;
+    $("publish-phase").textContent = t(job.phase === "plan" ? "publish_planning" : "publish_reclassifying",
+      {done: num(job.done), total: num(job.total), by: job.by || "—"});
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const reply = await api("GET", `/studio/api/publish/${job.id}`);
+    if (reply.status !== 202) { page.publishing = false; return finish(reply); }
+    job = reply.data.job;
+  }
+}
+
 function init() {
   const restored = new URLSearchParams(window.location.search).get("restored");
   if (restored) say(t("restored_hint", {v: restored}), "ok");
   $("publish").addEventListener("click", publishDraft);
   $("refresh").addEventListener("click", load);
+  api("GET", "/studio/api/publish/running").then((reply) => { if (reply.ok && reply.data.job) follow(reply.data.job); });
   draft.on((s) => {
     const problems = s.problems || [];
     page.blocked = problems.length > 0 || !s.document;
