@@ -62,7 +62,7 @@ BATCH = 50_000
 CHANGED = 0.3
 #: the history index the dashboards' time queries walk (migration 0007)
 HISTORY_INDEX = "ix_classification_history_key_at"
-HISTORY_COLUMNS = ("key", "at", "record_id", "id", "old", "new")
+HISTORY_COLUMNS = ("key", "at", "record_id", "id", "old", "new", "prev_at", "next_at")
 
 
 def say(text: str):
@@ -169,7 +169,7 @@ def dashboard_indexes(app, fill: bool) -> list[str]:
 
     from designer.bundles.indexes import existing
     from designer.bundles.workspace import current
-    from designer.dashboards import changes, indexes, values
+    from designer.dashboards import changes, indexes, neighbours, values
     from designer.db import transaction
     with app.app_context(), transaction(app) as s:
         bundle = current(s).bundle
@@ -180,7 +180,9 @@ def dashboard_indexes(app, fill: bool) -> list[str]:
             values.rebuild(s)
             values.sync(s, bundle)
             changes.rebuild(s)
-            say(f"  record_values filled from the records, the fields copied and history_hours counted in "
+            neighbours.rebuild(s)
+            say(f"  record_values filled from the records, the fields copied, history_hours counted and the "
+                f"history's neighbours set in "
                 f"{time.perf_counter() - t:.0f} s (the loader writes with triggers off)")
         history = {i["name"] for i in inspect(s.connection()).get_indexes("classification_history")}
         if HISTORY_INDEX not in history:

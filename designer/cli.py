@@ -253,10 +253,10 @@ def rebuild(database, instance):
     (a restore with --disable-triggers, session_replication_role = replica)
     leaves them behind. Runs in one transaction: an interrupted rebuild
     changes nothing."""
-    from .dashboards import changes, values
+    from .dashboards import changes, neighbours, values
     from .db import transaction
     with _app(database, instance) as app, transaction(app) as s:
-        tables = [("history_hours", changes.rebuild)]
+        tables = [("history_hours", changes.rebuild), ("the history's neighbours", neighbours.rebuild)]
         if s.get_bind().dialect.name == "postgresql":  # SQLite counts from its expression indexes instead
             tables.insert(0, ("record_values", values.rebuild))
         for name, run in tables:

@@ -188,10 +188,16 @@ class ClassificationChange(Base):
     cause: Mapped[str] = mapped_column(String(32))
     explain: Mapped[dict] = mapped_column(Json, default=dict)
     bundle_version: Mapped[int | None] = mapped_column(Integer)
+    #: the `at` of the record's previous and next change of this key in (at, id) order, None where there is
+    #: none; kept by triggers (migration 0013) for the migration matrix (designer.dashboards.queries)
+    prev_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    next_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     #: dashboards walk the changes of one classification after a date (designer.dashboards.queries)
-    __table_args__ = (Index("ix_classification_history_key_at", "key", "at", "record_id", "id", "old", "new"),
-                      Index("ix_classification_history_key_record", "key", "record_id", "at", "id", "old", "new"))
+    __table_args__ = (Index("ix_classification_history_key_at", "key", "at", "record_id", "id", "old", "new",
+                            "prev_at", "next_at"),
+                      Index("ix_classification_history_key_record", "key", "record_id", "at", "id", "old", "new",
+                            "prev_at", "next_at"))
 
 
 class RecordValue(Base):

@@ -198,6 +198,68 @@ def test_history_charts_agree_with_the_definition(app, world, frozen):
             assert m.cells == expected, (first, second)
 
 
+def test_migration_pairs_each_records_first_and_last_change_in_the_window(app, world, frozen):
+    """A random history (one to seven changes a record, ties in time, rows inserted out of order so that the
+    triggers mend neighbours on both sides of a row): the pairs the matrix is made of equal each record's first
+    change's `old` and last change's `new` in the window, in (at, id) order, found here naively, for everyone and
+    for one rep's records, windows bounded on a change's very instant included."""
+    import random
+
+    from designer.dashboards import queries
+    from designer.db import transaction
+    from designer.models import ClassificationChange, Record
+    rng = random.Random(11)
+    start = datetime(2026, 1, 1, tzinfo=TZ)
+    with app.app_context(), transaction(app) as s:
+        reps = sorted({r["owner"] for r in WORLD["records"].values()})
+        s.add_all(Record(object="customer", owner=reps[i % len(reps)], title=f"历史{i}", computed={"tier": "A"},
+                         explain={"tier": {"value": "A", "rules": []}}) for i in range(60))
+        s.flush()
+        owners = dict(s.execute(select(Record.id, Record.owner).where(Record.object == "customer")).all())
+        s.execute(ClassificationChange.__table__.delete())
+        chains = []
+        for rid in sorted(owners):
+            value, times = None, sorted(start + timedelta(hours=rng.randint(0, 40) * 12) for _ in range(rng.randint(1, 7)))
+            for at in times:
+                new = rng.choice(["A", "B", "C"])
+                chains.append({"record_id": rid, "key": "tier", "old": value, "new": new, "at": at, "cause": "saved"})
+                value = new
+        rng.shuffle(chains)
+        for row in chains:
+            s.add(ClassificationChange(**row))
+            s.flush()
+    with app.app_context(), transaction(app) as s:
+        rows = s.execute(select(ClassificationChange.id, ClassificationChange.record_id, ClassificationChange.at,
+                                ClassificationChange.old, ClassificationChange.new)
+                         .order_by(ClassificationChange.at, ClassificationChange.id)).all()
+        instants = sorted({r.at for r in rows})
+        windows = [(start, start + timedelta(days=20)), (instants[3], instants[-4]), (instants[10], instants[11]),
+                   (start - timedelta(days=1), start + timedelta(days=90))]
+        rep = owners[min(owners)]
+        changed = {}
+        for scope in (None, [rep]):
+            for first, second in windows:
+                firsts, lasts, seen = {}, {}, {}
+                for r in rows:
+                    if first < r.at <= second and (scope is None or owners[r.record_id] in scope):
+                        firsts.setdefault(r.record_id, r.old)
+                        lasts[r.record_id] = r.new
+                        seen[r.record_id] = seen.get(r.record_id, 0) + 1
+                for n in seen.values():
+                    changed[n > 1] = changed.get(n > 1, 0) + 1
+                want = {}
+                for rid in firsts:
+                    cell = (queries.normal(firsts[rid]), queries.normal(lasts[rid]))
+                    want[cell] = want.get(cell, 0) + 1
+                have = {}
+                pg = queries._on_postgresql(s)
+                for old, new, n in s.execute(queries._pairs("customer", "tier", scope, first, second, False, pg)):
+                    cell = (queries.normal(old), queries.normal(new))
+                    have[cell] = have.get(cell, 0) + n
+                assert have == want, (scope, first, second)
+        assert changed[False] > 10 and changed[True] > 10  # records changed once, and more than once, in a window
+
+
 def test_field_indexes_serve_the_funnel_and_the_activity_queries(app, world, frozen):
     """The indexes dashboards.indexes asks for are on the very expressions the queries use (the plan names them);
     on PostgreSQL, once the fields are copied into `record_values` (dashboards.values), its covering index

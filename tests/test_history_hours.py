@@ -83,6 +83,27 @@ def agrees(app) -> dict:
     return want
 
 
+def neighbours_agree(app) -> int:
+    """Every history row's `prev_at` and `next_at` (migration 0013) are the instants of the rows before and after
+    it of its record and key, in (at, id) order, as counted here in Python; the rows that have a neighbour."""
+    from designer.db import transaction
+    from designer.models import ClassificationChange as H
+    with app.app_context(), transaction(app) as s:
+        rows = s.execute(select(H.id, H.record_id, H.key, H.at, H.prev_at, H.next_at)
+                         .order_by(H.record_id, H.key, H.at, H.id)).all()
+    wrong, linked = [], 0
+    for i, row in enumerate(rows):
+        same = [r for r in (rows[i - 1] if i else None, rows[i + 1] if i + 1 < len(rows) else None)
+                if r is not None and (r.record_id, r.key) == (row.record_id, row.key)]
+        prev = next((r.at for r in same if (r.at, r.id) < (row.at, row.id)), None)
+        nxt = next((r.at for r in same if (r.at, r.id) > (row.at, row.id)), None)
+        linked += bool(same)
+        if (row.prev_at, row.next_at) != (prev, nxt):
+            wrong.append((row.id, row.record_id, row.key, row.at, (row.prev_at, row.next_at), (prev, nxt)))
+    assert not wrong, wrong[:5]
+    return linked
+
+
 # -- the writers not shared with test_dashboard_values -----------------------------------------------------------
 
 def save_at_broken_hours(app, now):
@@ -116,13 +137,15 @@ STEPS = [save_new, save_at_broken_hours, edit_values, add_visit, change_owner, r
          delete_history, delete_records, publish_changed_rules, import_file]
 
 
-def test_history_hours_follow_every_writer(ws, frozen, tmp_path, database_url):
-    seen = set()
+def test_history_hours_and_neighbours_follow_every_writer(ws, frozen, tmp_path, database_url):
+    seen, linked = set(), []
     for step in STEPS:
         world.run(step, ws, frozen, tmp_path, database_url)
         seen |= {(kind[0], kind[1], kind[2] == frozen) for kind in agrees(ws)}
+        linked.append(neighbours_agree(ws))
     assert ("customer", "tier", True) in seen and ("customer", "tier", False) in seen  # on the hour and off it
     assert "band" in {key for _obj, key, _on in seen}  # the publish's SQL reclassification
+    assert linked[0] == 0 and linked[1] > 0 and max(linked) > linked[1]  # saves, then edits, link rows
 
 
 @pytest.mark.parametrize("how", ["emptied", "written with triggers off"])
@@ -156,37 +179,44 @@ def test_the_command_line_rebuilds_what_the_dashboards_count_from(ws, frozen, da
     save_at_broken_hours(ws, frozen)
     add_visit(ws, frozen)
     want, values = agrees(ws), world.agrees(ws) if PG else None
+    linked = neighbours_agree(ws)
     with ws.app_context(), transaction(ws) as s:
         s.execute(text("DELETE FROM history_hours"))
         s.execute(text("DELETE FROM record_values"))
+        s.execute(text("UPDATE classification_history SET prev_at = NULL, next_at = at"))  # all wrong
     result = CliRunner().invoke(main, ["db", "rebuild", "--database", database_url,
                                        "--instance", str(tmp_path / "instance")])
     assert result.exit_code == 0, result.output
     assert "history_hours" in result.output and ("record_values" in result.output) == PG
+    assert "neighbours" in result.output
     assert agrees(ws) == want
+    assert neighbours_agree(ws) == linked > 0
     if PG:
         assert world.agrees(ws) == values != {}
 
 
 @pytest.mark.skipif(not PG, reason="PostgreSQL's appended rows; SQLite has one writer at a time")
 def test_concurrent_writers_of_one_kind_do_not_wait_for_each_other(ws, frozen):
-    """Two open transactions each write a history row of the same kind (record, key, hour, old -> new: the same
-    owner's and everyone's rows): the second does not wait for the first to commit, as the triggers only
-    append. With a row per kind updated in place it would wait, here past its lock timeout."""
+    """Two open transactions each write a history row of the same kind (key, hour, old -> new: everyone's rows,
+    and the owner's when the two records have the same) for two records: the second does not wait for the first
+    to commit, as the triggers only append. With a row per kind updated in place it would wait, here past its
+    lock timeout. (Two writers of one record wait for each other at its row anyway.)"""
     from designer.db import engine_of, transaction
     save_new(ws, frozen)
     with ws.app_context(), transaction(ws) as s:
-        record = _customers(s)[0].id
+        customers = _customers(s)
+        mine = _customers(s, customers[0].owner)
+        records = [c.id for c in (mine if len(mine) > 1 else customers)[:2]]
     insert = text("INSERT INTO classification_history (record_id, key, old, new, at, cause, explain) "
                   "VALUES (:r, 'tier', '\"B\"', '\"A\"', :at, 'saved', '{}')")
     at = (frozen - timedelta(days=2, minutes=7)).astimezone(UTC).replace(tzinfo=None)
     engine = engine_of(ws)
     with engine.connect() as first, engine.connect() as second:
         first.begin()
-        first.execute(insert, {"r": record, "at": at})  # open: its rows written, not committed
+        first.execute(insert, {"r": records[0], "at": at})  # open: its rows written, not committed
         second.begin()
         second.execute(text("SET LOCAL lock_timeout = '2s'"))
-        second.execute(insert, {"r": record, "at": at + timedelta(minutes=1)})  # raises if it waited 2 s
+        second.execute(insert, {"r": records[1], "at": at + timedelta(minutes=1)})  # raises if it waited 2 s
         second.commit()
         first.commit()
     agrees(ws)

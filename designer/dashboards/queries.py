@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (ARRAY, Text, bindparam, case, cast, func, literal, literal_column, select, text, true,
+from sqlalchemy import (ARRAY, bindparam, case, cast, func, literal, literal_column, select, text, true,
                         union_all)
 from sqlalchemy.orm import Session
-
-from engine import codecs
 
 from ..bundles.indexes import value_sql
 from ..models import ClassificationChange, HistoryHour, Record, RecordValue, UtcDateTime
@@ -43,8 +41,6 @@ H = ClassificationChange.__table__
 R = Record.__table__
 V = RecordValue.__table__
 C = HistoryHour.__table__
-#: a migration window longer than this is paired record by record from the history's record index (SQLite)
-LONG_WINDOW = timedelta(days=120)
 
 
 def normal(value) -> str | None:
@@ -238,19 +234,15 @@ def migration(session: Session, obj: str, key: str, owners, first: datetime, sec
     """The tier migration (流动) matrix between the instants `first` < `second`.
 
     Records that changed between them are paired from their first and last
-    change in the window (a record's changes follow one another in the
-    order they were written, their ids): the first's `old` is the value at
+    change in the window (`_pairs`): the first's `old` is the value at
     `first`, the last's `new` the value at `second`. The others kept their
     value at `first`, which lands on the diagonal.
     """
     pg = _on_postgresql(session)
-    pairs = (_pairs_pg if pg else _pairs)(session, obj, key, owners, first, second, shared)
     cells: dict = {}
     left: dict = {}
     arrived: dict = {}
-    for before, after, n in session.execute(pairs):
-        if pg:
-            before, after = codecs.loads(before), codecs.loads(after)
+    for before, after, n in session.execute(_pairs(obj, key, owners, first, second, shared, pg)):
         before, after = normal(before), normal(after)
         left[before] = left.get(before, 0) + n
         arrived[after] = arrived.get(after, 0) + n
@@ -269,33 +261,33 @@ def migration(session: Session, obj: str, key: str, owners, first: datetime, sec
     return Migration(cells)
 
 
-def _pairs(session: Session, obj: str, key: str, owners, first: datetime, second: datetime, shared: bool):
-    """(value at `first`, value at `second`, records) of the records that changed in between: each record's
-    first and last change in the window, looked up by id."""
-    at = H.c.at
-    if session.get_bind().dialect.name == "sqlite" and second - first > LONG_WINDOW:
-        # SQLite groups by a sort: over a long window, walking the (key, record_id, ...) index, already
-        # grouped, beats sorting the window's rows out of (key, at, ...). `+at` keeps it off the latter.
-        at = literal_column(f"+{H.name}.at", type_=H.c.at.type)
-    ends = _changes(obj, key, owners, shared).add_columns(func.min(H.c.id).label("a"), func.max(H.c.id).label("b")) \
-        .where(at > first, at <= second).group_by(H.c.record_id).subquery()
-    f, last = H.alias("f"), H.alias("l")
-    return select(f.c.old, last.c.new, func.count()).select_from(ends) \
-        .join(f, f.c.id == ends.c.a).join(last, last.c.id == ends.c.b).group_by(f.c.old, last.c.new)
+def _pairs(obj: str, key: str, owners, first: datetime, second: datetime, shared: bool, pg: bool):
+    """(value at `first`, value at `second`, records) of the records that changed in between.
 
-
-def _pairs_pg(session: Session, obj: str, key: str, owners, first: datetime, second: datetime, shared: bool):
-    """`_pairs` from the history's covering (key, at, ...) index alone (PostgreSQL, which would otherwise
-    fetch two rows a record): a record's first `old` and last `new` in the window are the least and the
-    greatest of its rows' ids, each written in front of its value (as JSON text, decoded by the caller)."""
-    def tagged(column):
-        return func.concat(func.lpad(cast(H.c.id, Text), 20, "0"), func.coalesce(cast(column, Text), "null"))
-
-    ends = _changes(obj, key, owners, shared, True).add_columns(
-        func.substr(func.min(tagged(H.c.old).collate("C")), 21).label("o"),
-        func.substr(func.max(tagged(H.c.new).collate("C")), 21).label("n")) \
-        .where(H.c.at > first, H.c.at <= second).group_by(H.c.record_id).subquery()
-    return select(ends.c.o, ends.c.n, func.count()).group_by(ends.c.o, ends.c.n)
+    Each history row knows the instants of its record's previous and next
+    change of the key (`prev_at`, `next_at`; migration 0013), so a record's
+    first change in the window is the row whose previous one is not in it,
+    and its last the row whose next one is not. A record that changed once is
+    one row that is both: counted by (old, new) as the covering (key, at, ...)
+    index is scanned. Only the records that changed more than once have their
+    first row's `old` joined to their last row's `new`. In a scope, the
+    window's rows in it are gathered once, for both.
+    """
+    window = _changes(obj, key, owners, shared, pg).add_columns(
+        H.c.record_id, H.c.old, H.c.new,
+        (H.c.prev_at.is_(None) | (H.c.prev_at <= first)).label("starts"),
+        (H.c.next_at.is_(None) | (H.c.next_at > second)).label("ends")).where(H.c.at > first, H.c.at <= second)
+    if owners is not None or shared:
+        rows = window.cte("window")
+        firsts, lasts = rows.alias("firsts"), rows.alias("lasts")
+    else:  # each half its own range of the index, as a join on a CTE would first copy every row of the window
+        rows, firsts, lasts = window.subquery("window"), window.subquery("firsts"), window.subquery("lasts")
+    once = select(rows.c.old, rows.c.new, func.count()).where(rows.c.starts, rows.c.ends) \
+        .group_by(rows.c.old, rows.c.new)
+    more = select(firsts.c.old, lasts.c.new, func.count()).select_from(firsts) \
+        .join(lasts, lasts.c.record_id == firsts.c.record_id) \
+        .where(firsts.c.starts, ~firsts.c.ends, lasts.c.ends, ~lasts.c.starts).group_by(firsts.c.old, lasts.c.new)
+    return union_all(once, more)
 
 
 def trend(session: Session, obj: str, key: str, owners, points: list[datetime], shared: bool = False) -> list[dict]:
