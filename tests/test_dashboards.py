@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 DATA = Path(__file__).parent / "data"
 WORLD = yaml.safe_load((DATA / "dashboards.yaml").read_text("utf-8"))
@@ -258,6 +258,9 @@ def test_migration_pairs_each_records_first_and_last_change_in_the_window(app, w
                     have[cell] = have.get(cell, 0) + n
                 assert have == want, (scope, first, second)
         assert changed[False] > 10 and changed[True] > 10  # records changed once, and more than once, in a window
+        queries.migration(s, "customer", "tier", None, *windows[0])
+        if queries._on_postgresql(s):  # hashed with nested loops off for the pairs, then set back for the rest
+            assert s.scalar(text("SELECT current_setting('enable_nestloop')")) == "on"
 
 
 def test_field_indexes_serve_the_funnel_and_the_activity_queries(app, world, frozen):

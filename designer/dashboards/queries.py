@@ -242,7 +242,8 @@ def migration(session: Session, obj: str, key: str, owners, first: datetime, sec
     cells: dict = {}
     left: dict = {}
     arrived: dict = {}
-    for before, after, n in session.execute(_pairs(obj, key, owners, first, second, shared, pg)):
+    pairs = _pairs(obj, key, owners, first, second, shared, pg)
+    for before, after, n in (_hash_joined(session, pairs) if pg else session.execute(pairs)):
         before, after = normal(before), normal(after)
         left[before] = left.get(before, 0) + n
         arrived[after] = arrived.get(after, 0) + n
@@ -288,6 +289,18 @@ def _pairs(obj: str, key: str, owners, first: datetime, second: datetime, shared
         .join(lasts, lasts.c.record_id == firsts.c.record_id) \
         .where(firsts.c.starts, ~firsts.c.ends, lasts.c.ends, ~lasts.c.starts).group_by(firsts.c.old, lasts.c.new)
     return union_all(once, more)
+
+
+def _hash_joined(session: Session, stmt) -> list:
+    """`stmt`'s rows with PostgreSQL's nested loops off: it takes the conditions on a row's neighbours for
+    independent and expects a few hundred records to have changed more than once where there are a hundred
+    thousand, then looks each up in the index (a year's window at a million customers: 0.9 s, against 0.6 s
+    hashed; 90 days: 0.33 against 0.13 s). Set back afterwards, for the transaction's other charts."""
+    was = session.scalar(text("SELECT current_setting('enable_nestloop')"))
+    session.execute(text("SELECT set_config('enable_nestloop', 'off', true)"))
+    rows = session.execute(stmt).all()  # an error aborts the transaction, and the setting with it
+    session.execute(text("SELECT set_config('enable_nestloop', :was, true)"), {"was": was})
+    return rows
 
 
 def trend(session: Session, obj: str, key: str, owners, points: list[datetime], shared: bool = False) -> list[dict]:
