@@ -20,8 +20,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..clock import now
-from ..db import engine_of
 from ..models import ImportJob
+from ..runs import Runs
 from .sheets import Table
 
 #: a job whose heartbeat is older than this, and that no thread of this process runs, was interrupted
@@ -45,30 +45,20 @@ class Live:
     thread: threading.Thread | None = None
 
 
-_lock = threading.Lock()
-#: (database URL, job id) -> the job's run in this process
-_live: dict[tuple[str, int], Live] = {}
-
-
-def _key(app: Flask, job_id: int) -> tuple[str, int]:
-    return engine_of(app).url.render_as_string(hide_password=False), job_id
+_runs = Runs()
 
 
 def live(app: Flask, job_id: int) -> Live | None:
-    with _lock:
-        return _live.get(_key(app, job_id))
+    return _runs.get(app, job_id)
 
 
 def tracking(app: Flask, job_id: int) -> Live:
     """Register a run of `job_id` in this process (the runner reports its count to it)."""
-    with _lock:
-        entry = _live.setdefault(_key(app, job_id), Live())
-    return entry
+    return _runs.add(app, job_id, Live())
 
 
 def untrack(app: Flask, job_id: int):
-    with _lock:
-        _live.pop(_key(app, job_id), None)
+    _runs.remove(app, job_id)
 
 
 def tables(job: ImportJob) -> list[tuple[str, Table, dict]]:

@@ -34,6 +34,7 @@ from ..bundles.publish import publish
 from ..clock import now
 from ..db import engine_of
 from ..models import PublishJob
+from ..runs import Runs
 from . import drafts
 
 #: a running job whose heartbeat is older than this, and that no thread of this process runs, was interrupted
@@ -62,18 +63,11 @@ class Live:
     thread: threading.Thread | None = None
 
 
-_lock = threading.Lock()
-#: (database URL, job id) -> the publish's run in this process
-_live: dict[tuple[str, int], Live] = {}
-
-
-def _key(app: Flask, job_id: int) -> tuple[str, int]:
-    return engine_of(app).url.render_as_string(hide_password=False), job_id
+_runs = Runs()
 
 
 def live(app: Flask, job_id: int) -> Live | None:
-    with _lock:
-        return _live.get(_key(app, job_id))
+    return _runs.get(app, job_id)
 
 
 def interrupted(app: Flask, job: PublishJob) -> bool:
@@ -104,9 +98,7 @@ def start(app: Flask, session: Session, *, source: str, actor: str | None, note:
     job = PublishJob(username=actor, note=note, source=source, status="running", heartbeat_at=now())
     session.add(job)
     session.commit()
-    entry = Live()
-    with _lock:
-        _live[_key(app, job.id)] = entry
+    entry = _runs.add(app, job.id, Live())
     thread = threading.Thread(target=_work, args=(app, job.id, entry), name=f"tierwise-publish-{job.id}",
                               daemon=True)
     entry.thread = thread
@@ -141,8 +133,7 @@ def _work(app: Flask, job_id: int, entry: Live):
                 app.logger.exception("publish %s failed", job_id)
                 _fail(factory, job_id, {"message": f"{type(exc).__name__}: {exc}"})
     finally:
-        with _lock:
-            _live.pop(_key(app, job_id), None)
+        _runs.remove(app, job_id)
 
 
 def _fail(factory, job_id: int, report: dict):

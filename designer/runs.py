@@ -1,0 +1,41 @@
+"""Background runs of this process (imports, publishes), found by database and job id.
+
+A job's row says what the database knows; whether a thread of this process
+runs the job now, and its count between two writes to the row, live here.
+Each kind of job has its own `Runs` (their ids are numbered apart).
+"""
+from __future__ import annotations
+
+import threading
+from typing import TypeVar
+
+from flask import Flask
+
+from .db import engine_of
+
+Run = TypeVar("Run")
+
+
+class Runs:
+    """(database URL, job id) -> the job's run in this process, shared by the process's threads."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._runs: dict[tuple[str, int], object] = {}
+
+    @staticmethod
+    def _key(app: Flask, job_id: int) -> tuple[str, int]:
+        return engine_of(app).url.render_as_string(hide_password=False), job_id
+
+    def get(self, app: Flask, job_id: int):
+        with self._lock:
+            return self._runs.get(self._key(app, job_id))
+
+    def add(self, app: Flask, job_id: int, run: Run) -> Run:
+        """`run` registered for the job, or the one registered already."""
+        with self._lock:
+            return self._runs.setdefault(self._key(app, job_id), run)
+
+    def remove(self, app: Flask, job_id: int) -> None:
+        with self._lock:
+            self._runs.pop(self._key(app, job_id), None)
