@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (ARRAY, bindparam, case, cast, func, literal, literal_column, select, text, true,
-                        union_all)
+from sqlalchemy import (ARRAY, Text, bindparam, case, cast, func, literal, literal_column, select, text, true,
+                        type_coerce, union_all)
 from sqlalchemy.orm import Session
 
 from ..bundles.indexes import value_sql
@@ -271,24 +271,36 @@ def _pairs(obj: str, key: str, owners, first: datetime, second: datetime, shared
     and its last the row whose next one is not. A record that changed once is
     one row that is both: counted by (old, new) as the covering (key, at, ...)
     index is scanned. Only the records that changed more than once have their
-    first row's `old` joined to their last row's `new`. In a scope, the
-    window's rows in it are gathered once, for both.
+    first row's `old` paired with their last row's `new`: joined on
+    PostgreSQL (hashed), grouped by record on SQLite, which joins by a seek
+    per record (a year at a million customers: 0.65 s joined, 0.42 s
+    grouped). In a scope, the window's rows in it are gathered once.
     """
     window = _changes(obj, key, owners, shared, pg).add_columns(
         H.c.record_id, H.c.old, H.c.new,
         (H.c.prev_at.is_(None) | (H.c.prev_at <= first)).label("starts"),
         (H.c.next_at.is_(None) | (H.c.next_at > second)).label("ends")).where(H.c.at > first, H.c.at <= second)
-    if owners is not None or shared:
-        rows = window.cte("window")
-        firsts, lasts = rows.alias("firsts"), rows.alias("lasts")
-    else:  # each half its own range of the index, as a join on a CTE would first copy every row of the window
-        rows, firsts, lasts = window.subquery("window"), window.subquery("firsts"), window.subquery("lasts")
+    scoped = owners is not None or shared
+    # unscoped, each part reads its own range of the index: a CTE would first copy every row of the window
+    rows = window.cte("window") if scoped else window.subquery("window")
     once = select(rows.c.old, rows.c.new, func.count()).where(rows.c.starts, rows.c.ends) \
         .group_by(rows.c.old, rows.c.new)
-    more = select(firsts.c.old, lasts.c.new, func.count()).select_from(firsts) \
-        .join(lasts, lasts.c.record_id == firsts.c.record_id) \
-        .where(firsts.c.starts, ~firsts.c.ends, lasts.c.ends, ~lasts.c.starts).group_by(firsts.c.old, lasts.c.new)
-    return union_all(once, more)
+    if pg:
+        firsts, lasts = (rows.alias("firsts"), rows.alias("lasts")) if scoped else \
+            (window.subquery("firsts"), window.subquery("lasts"))
+        more = select(firsts.c.old, lasts.c.new, func.count()).select_from(firsts) \
+            .join(lasts, lasts.c.record_id == firsts.c.record_id) \
+            .where(firsts.c.starts, ~firsts.c.ends, lasts.c.ends, ~lasts.c.starts).group_by(firsts.c.old, lasts.c.new)
+        return union_all(once, more)
+
+    def only(flag, column):  # the value of the record's one row with `flag`, as stored (JSON text): its
+        # rows' others are NULL, and a 'v' in front keeps a stored NULL apart from them
+        tagged = literal("v", Text) + func.coalesce(type_coerce(column, Text), "null")
+        return func.substr(func.max(case((flag, tagged))), 2)
+    ends = select(only(rows.c.starts, rows.c.old).label("old"), only(rows.c.ends, rows.c.new).label("new")) \
+        .where(~(rows.c.starts & rows.c.ends)).group_by(rows.c.record_id).subquery("ends")
+    more = select(ends.c.old, ends.c.new, func.count()).group_by(ends.c.old, ends.c.new)
+    return union_all(once, more)  # read as `once`'s columns: the JSON texts decoded
 
 
 def _hash_joined(session: Session, stmt) -> list:
