@@ -7,13 +7,21 @@ Each kind of job has its own `Runs` (their ids are numbered apart).
 from __future__ import annotations
 
 import threading
-from typing import TypeVar
+from dataclasses import dataclass
 
 from flask import Flask
 
 from .db import engine_of
 
-Run = TypeVar("Run")
+
+@dataclass
+class Live:
+    """A job run by a thread of this process: how far it got (the phase, for jobs that have several)."""
+
+    done: int = 0
+    total: int = 0
+    phase: str = ""
+    thread: threading.Thread | None = None
 
 
 class Runs:
@@ -21,20 +29,20 @@ class Runs:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._runs: dict[tuple[str, int], object] = {}
+        self._runs: dict[tuple[str, int], Live] = {}
 
     @staticmethod
     def _key(app: Flask, job_id: int) -> tuple[str, int]:
         return engine_of(app).url.render_as_string(hide_password=False), job_id
 
-    def get(self, app: Flask, job_id: int):
+    def get(self, app: Flask, job_id: int) -> Live | None:
         with self._lock:
             return self._runs.get(self._key(app, job_id))
 
-    def add(self, app: Flask, job_id: int, run: Run) -> Run:
-        """`run` registered for the job, or the one registered already."""
+    def add(self, app: Flask, job_id: int) -> Live:
+        """A run of the job registered in this process, or the one registered already."""
         with self._lock:
-            return self._runs.setdefault(self._key(app, job_id), run)
+            return self._runs.setdefault(self._key(app, job_id), Live())
 
     def remove(self, app: Flask, job_id: int) -> None:
         with self._lock:

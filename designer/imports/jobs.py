@@ -11,7 +11,6 @@ running one by its heartbeat, and can be resumed.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..clock import now
 from ..models import ImportJob
-from ..runs import Runs
+from ..runs import Live, Runs
 from .sheets import Table
 
 #: a job whose heartbeat is older than this, and that no thread of this process runs, was interrupted
@@ -36,15 +35,6 @@ class JobBusy(RuntimeError):
     """The job is running elsewhere, finished, or was never set up: it cannot be started or resumed."""
 
 
-@dataclass
-class Live:
-    """A job being run by a thread of this process: its count so far."""
-
-    done: int = 0
-    total: int = 0
-    thread: threading.Thread | None = None
-
-
 _runs = Runs()
 
 
@@ -54,7 +44,7 @@ def live(app: Flask, job_id: int) -> Live | None:
 
 def tracking(app: Flask, job_id: int) -> Live:
     """Register a run of `job_id` in this process (the runner reports its count to it)."""
-    return _runs.add(app, job_id, Live())
+    return _runs.add(app, job_id)
 
 
 def untrack(app: Flask, job_id: int):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Flask
@@ -34,7 +33,7 @@ from ..bundles.publish import publish
 from ..clock import now
 from ..db import engine_of
 from ..models import PublishJob
-from ..runs import Runs
+from ..runs import Live, Runs
 from . import drafts
 
 #: a running job whose heartbeat is older than this, and that no thread of this process runs, was interrupted
@@ -51,16 +50,6 @@ class Busy(RuntimeError):
     def __init__(self, job: PublishJob):
         super().__init__(f"publish {job.id} by {job.username or '—'} is still running")
         self.job = job
-
-
-@dataclass
-class Live:
-    """A publish run by a thread of this process: how far it got."""
-
-    phase: str = ""
-    done: int = 0
-    total: int = 0
-    thread: threading.Thread | None = None
 
 
 _runs = Runs()
@@ -98,7 +87,7 @@ def start(app: Flask, session: Session, *, source: str, actor: str | None, note:
     job = PublishJob(username=actor, note=note, source=source, status="running", heartbeat_at=now())
     session.add(job)
     session.commit()
-    entry = _runs.add(app, job.id, Live())
+    entry = _runs.add(app, job.id)
     thread = threading.Thread(target=_work, args=(app, job.id, entry), name=f"tierwise-publish-{job.id}",
                               daemon=True)
     entry.thread = thread
