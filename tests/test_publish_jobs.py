@@ -45,7 +45,11 @@ def held(monkeypatch):
     monkeypatch.setattr(publishing, "publish", slow)
     monkeypatch.setattr(publishing, "WAIT", 0.05)
     monkeypatch.setattr(publishing, "BEAT", 0)
-    return gate
+    yield gate
+    gate["go"].set()  # a test that failed half-way leaves no publish waiting, nor its connection open
+    for thread in threading.enumerate():
+        if thread.name.startswith("tierwise-publish-"):
+            thread.join(60)
 
 
 def _versions(app) -> int:
