@@ -1,7 +1,7 @@
 """Each history row's neighbours: when its record's previous and next change of the same key were.
 
 `classification_history.prev_at` and `next_at` (migration 0013, kept by
-its triggers on every insert) let the migration matrix find a record's
+its triggers on every insert and delete) let the migration matrix find a record's
 first and last change in a window from the rows themselves
 (dashboards.queries._pairs). A load that bypasses the triggers
 (`session_replication_role = replica`, as the benchmarks' loader writes on

@@ -42,6 +42,8 @@ STALE_AFTER = timedelta(minutes=5)
 BEAT = 3.0
 #: seconds the request waits for the publish before answering with the job instead
 WAIT = 3.0
+#: what an interrupted job says (the page shows its own words, translated)
+GONE = "the process running it stopped; nothing was published"
 
 
 class Busy(RuntimeError):
@@ -74,7 +76,7 @@ def running(app: Flask, session: Session) -> PublishJob | None:
         if not interrupted(app, job):
             return job
         job.status, job.finished_at = "interrupted", now()
-        job.report = {"message": "the process running it stopped; nothing was published"}
+        job.report = {"message": GONE}
     session.commit()
     return None
 
@@ -163,6 +165,5 @@ def state(app: Flask, job: PublishJob) -> dict:
     return {"id": job.id, "status": status, "phase": phase, "done": done, "total": total, "version": job.version,
             "by": job.username, "started_at": job.created_at.isoformat(),
             "finished": status in ("done", "failed", "interrupted"),
-            "message": report.get("message") or ("the process running it stopped; nothing was published"
-                                                 if status == "interrupted" else ""),
+            "message": report.get("message") or (GONE if status == "interrupted" else ""),
             "problems": report.get("problems", [])}

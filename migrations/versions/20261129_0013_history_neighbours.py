@@ -11,14 +11,15 @@ is none), the first change in a window is a row whose previous one is
 before it, the last a row whose next one is after it: a record that changed
 once in the window is one row that is both, counted from the covering index
 as it is scanned, and only the records that changed more than once need
-their first and last rows joined (designer.dashboards.queries).
+their first and last rows paired (designer.dashboards.queries).
 
 Triggers keep both columns on both databases, whoever inserts (a save, the
 SQL reclassification of a publish, an import's COPY or multi-row INSERT): a
 new row takes its neighbours' instants and becomes theirs. History rows are
 deleted with their record (every row of it), which leaves no neighbour
-to mend, or singly (none of the app's writers does), when its neighbours close the gap. A load with the
-triggers off is followed by `tierwise db rebuild`.
+to mend, or singly (none of the app's writers does), when its neighbours
+close the gap. A load with the triggers off is followed by `tierwise db
+rebuild`.
 
 Revision ID: 0013
 Revises: 0012
