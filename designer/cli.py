@@ -301,9 +301,13 @@ def publish(bundle, note, actor, database, instance):
                 click.echo(str(p).replace(path.name, str(bundle), 1), err=True)
             sys.exit(1)
     click.echo(f"published version {version} of {bundle}")
+    later = report.pop("planned_later", 0)
     for key, items in report.items():
         if items:
             click.echo(f"  {key}: {items if isinstance(items, int) else ', '.join(items)}")
+    if later:
+        click.echo(f"  the workflow worker now plans the reminders, reclaims and timed reclassification of {later:,} "
+                   f"records again, a chunk at a time (`tierwise serve` runs it, or `tierwise worker`)")
 
 
 @main.group()

@@ -94,6 +94,16 @@ def _draft(page):
     return page.evaluate("fetch('/studio/api/draft').then(r => r.json())")
 
 
+def _impact_of_a_new_field(page, server):
+    """A money field added to the customer in the draft, then the impact page open on it."""
+    _open(page, f"{server}/studio/yaml")
+    page.evaluate("""fetch('/studio/api/draft/ops', {method: 'POST', headers: {'Content-Type': 'application/json',
+        'X-CSRFToken': document.querySelector('meta[name=csrf-token]').content}, body: JSON.stringify({ops: [
+        {op: 'insert', path: ['objects', 'customer', 'fields', 8], value: {key: 'budget', type: 'money', label: '预算'}}]})})""")
+    _open(page, f"{server}/studio/impact")
+    page.locator('.matrix[data-key="tier"]').wait_for(timeout=60_000)
+
+
 def _insert_records(app, revenues):
     """1,000 customers written straight to the records table (the SQL path), as an import from an old system would."""
     from designer.db import transaction
@@ -377,12 +387,7 @@ def test_a_long_publish_shows_its_progress_and_survives_a_reload(app, server, br
     monkeypatch.setattr(publishing, "publish", slow)
     monkeypatch.setattr(publishing, "WAIT", 0.1)
     admin = _login(browser, server, "admin", make_user("admin", role="admin"), width=390)
-    _open(admin, f"{server}/studio/yaml")
-    admin.evaluate("""fetch('/studio/api/draft/ops', {method: 'POST', headers: {'Content-Type': 'application/json',
-        'X-CSRFToken': document.querySelector('meta[name=csrf-token]').content}, body: JSON.stringify({ops: [
-        {op: 'insert', path: ['objects', 'customer', 'fields', 8], value: {key: 'budget', type: 'money', label: '预算'}}]})})""")
-    _open(admin, f"{server}/studio/impact")
-    admin.locator('.matrix[data-key="tier"]').wait_for(timeout=60_000)
+    _impact_of_a_new_field(admin, server)
     admin.fill("#publish-note", "加预算字段")
     try:
         admin.click("#publish")
@@ -401,4 +406,31 @@ def test_a_long_publish_shows_its_progress_and_survives_a_reload(app, server, br
     admin.locator("#published").wait_for(timeout=60_000)
     assert "v2" in admin.locator("#published").inner_text()
     assert admin.locator("#publish-progress").is_hidden()
+    assert admin.errors == []
+
+
+def test_after_a_large_publish_the_page_follows_the_workers_planning(app, server, browser, make_user, publish,
+                                                                     frozen, monkeypatch):
+    """Beyond `schedule.INLINE` records the publish leaves the planning to the workers' chain: the page shows
+    its count after the version, and its end."""
+    from designer.workflows import replan, schedule
+
+    from .test_replan import SOURCE, _load_template, _run_links
+    publish(SOURCE)
+    _load_template(app, "manufacturing")
+    monkeypatch.setattr(schedule, "INLINE", 0)
+    monkeypatch.setattr(replan, "CHUNK", 25)
+    admin = _login(browser, server, "admin", make_user("admin", role="admin"), width=390)
+    _impact_of_a_new_field(admin, server)
+    admin.click("#publish")
+    admin.locator('dialog.studio-dialog button[value="ok"]').click()
+    admin.locator("#published").wait_for(timeout=60_000)
+    text = admin.locator("#planning-text")
+    text.filter(has_text="0 / ").wait_for()
+    assert text.inner_text().startswith("正在按 v2 重新安排提醒与回收：0 / ")
+    admin.locator("#planning").scroll_into_view_if_needed()
+    admin.screenshot(path=str(SHOTS / "studio-planning.png"))  # the page's end, where the count is
+    _run_links(app, frozen)
+    text.filter(has_text="全部记录").wait_for()
+    assert text.inner_text().startswith("已按 v2 为全部记录（")
     assert admin.errors == []

@@ -18,6 +18,7 @@ import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from click.testing import CliRunner
@@ -25,6 +26,7 @@ from sqlalchemy import func, insert, select
 
 from designer.db import transaction
 from designer.models import Firing, Notification, Record, WorkflowEvent
+from designer.workflows import schedule
 
 from .conftest import DB, NOW
 
@@ -48,7 +50,8 @@ def build(app, publish, make_user, n: int):
                                     "data": {"name": f"客户{i}", "annual_revenue": 200000}, "computed": {},
                                     "explain": {}, "created_at": NOW, "updated_at": NOW, "owned_since": NOW,
                                     "version": 1} for i in range(n)])
-    publish(BUNDLE)
+    with mock.patch.object(schedule, "INLINE", n):  # every reminder planned by the publish itself, no `replan` chain
+        publish(BUNDLE)
     with transaction(app) as s:
         due = s.scalar(select(func.count()).select_from(Firing).where(Firing.status == "pending",
                                                                       Firing.due_at <= datetime.fromisoformat(AS_OF)))

@@ -51,7 +51,9 @@ def publish(session: Session, source: str, filename: str, *, actor: str | None, 
 
     Raises engine.BundleInvalid (nothing stored) when the bundle has problems.
     `progress(phase, done, total)` is called after each chunk of records reclassified (phase
-    "reclassify") and each batch of records whose firings were planned again ("plan").
+    "reclassify") and each batch of records whose firings were planned again ("plan"). The report's
+    `planned_later` counts the records whose firings the workers plan after the commit (`workflows.replan`:
+    beyond `schedule.INLINE` records), 0 when the publish planned them all.
     """
     bundle = load_bundle_text(source, filename)
     try:
@@ -66,9 +68,10 @@ def publish(session: Session, source: str, filename: str, *, actor: str | None, 
     version = row.id
     cur = Current(version, bundle)
     outcome = bulk.reclassify(session, cur, now, progress=progress and partial(progress, "reclassify"))
-    after_publish(session, cur, now, progress=progress and partial(progress, "plan"))
+    later = after_publish(session, cur, now, progress=progress and partial(progress, "plan"))
     row = session.get(BundleVersion, version)
     row.report = {**row.report, "reclassified": outcome["reclassified"], "reclassified_in_sql": outcome["sql"],
-                  "reclassified_in_python": [f"{k}: {why}" for k, why in outcome["python"].items()]}
+                  "reclassified_in_python": [f"{k}: {why}" for k, why in outcome["python"].items()],
+                  "planned_later": later}
     session.flush()
     return row

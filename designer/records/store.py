@@ -84,18 +84,6 @@ def children_of_many(session: Session, ids: list[int], keys: list[str], *,
     return out
 
 
-def in_batches(session: Session, stmt, size: int):
-    """The records `stmt` (a `select(Record)`) selects, `size` at a time in id order (keyset paging: bounded
-    memory at any size) — what every bulk planner walks."""
-    last = 0
-    while True:
-        batch = session.scalars(stmt.where(Record.id > last).order_by(Record.id).limit(size)).all()
-        if not batch:
-            return
-        last = batch[-1].id
-        yield batch
-
-
 def save(session: Session, current: Current, actor: str | None, object_key: str, values: dict, *,
          record: Record | None = None, parent: Record | None = None, expected_version: int | None = None,
          allow_duplicates: bool = False, owner: str | None = None, now: datetime) -> Saved:

@@ -24,6 +24,7 @@ from ..bundles.workspace import NoBundle, current
 from ..clock import now
 from ..models import PublishJob, Record
 from ..records.store import children_of, raw_of
+from ..workflows import replan
 from . import check as expressions
 from . import drafts, publishing, roundtrip, templates_market, tester, versions
 from .effects import effects
@@ -360,6 +361,18 @@ def _publish_reply(job_id: int):
 @bp.get("/studio/api/publish/<int:job_id>")
 def publish_progress(job_id: int):
     return _publish_reply(job_id)
+
+
+@bp.get("/studio/api/planning")
+def planning():
+    """How far the workers are with planning every record again after the current version's publish
+    (`workflows.replan`); `planning` null when the publish planned every record itself."""
+    s = db.session()
+    try:
+        version = current(s).version
+    except NoBundle:
+        return jsonify(version=None, planning=None)
+    return jsonify(version=version, planning=replan.progress(s, version))
 
 
 @bp.get("/studio/api/publish/running")

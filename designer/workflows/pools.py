@@ -308,11 +308,11 @@ def _replan(session, current, record, now, why: str) -> str:
 
 @handler("pool_reclaim")
 def reclaim(session: Session, current, firing: Firing, now: datetime) -> str:
-    """Put the record into its pool if, now and on the locked row, the rule still says so."""
+    """Put the record into its pool if, now and on the locked row, the rule current now says so (a firing
+    planned under an older version is decided under the newer rules: after a large publish the records are
+    planned again in the background, `replan`, and until a record is reached its old firing stands in)."""
     record = _locked(session, firing)
     bundle = current.bundle
-    if firing.bundle_version != current.version:
-        raise Cancel(f"rules changed since it was planned (version {firing.bundle_version} → {current.version})")
     values = typed_values(session, current, record, now)
     today, local = bundle.classifier(record.object).clock(now)
     pool = next((p for p in pools_of(bundle, record.object)

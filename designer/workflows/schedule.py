@@ -30,6 +30,8 @@ BULK_PLANNERS: list[Callable] = []
 PUBLISHED = "rules published"
 #: records per batch `after_publish` reads (each with its children) and hands every bulk planner
 BATCH = 500
+#: a publish plans at most this many records' firings in its own transaction; more are left to `replan`
+INLINE = 5000
 #: kind -> handler(session, current, firing, now) -> outcome text; raises Cancel to cancel with a reason
 HANDLERS: dict[str, Callable] = {}
 
@@ -134,51 +136,84 @@ def after_change(session: Session, current, change: Change):
         plan_fn(session, current, change)
 
 
-def after_publish(session: Session, current, now: datetime, progress=None):
+def after_publish(session: Session, current, now: datetime, progress=None) -> int:
     """Plan every record again under a newly published version (called by publish, in its transaction).
 
-    Each bulk planner does its workspace-wide part; then the records of the
-    objects they plan one by one are read a batch at a time, each with its
-    children, coerced once, and handed to every planner together: the pool,
-    date and time planners each read and coerced every record and its
-    children on their own, three times the work. `progress(done, total)` is
-    called after each batch, in records of those objects."""
+    Each bulk planner does its workspace-wide part here (cancellations,
+    schedules, follow-ups set-based in SQL). The records of the objects they
+    plan one by one are then read a batch at a time, each with its children,
+    coerced once, and handed to every planner together. Up to `INLINE` such
+    records that happens here, in the publish's transaction; beyond, it would
+    hold the publish open for minutes (about a millisecond a record in
+    Python), and with it SQLite's only write lock or the rewritten records'
+    rows: the records are left to `replan` instead, a chain of firings the
+    workers run a chunk at a time after the publish commits. Returns the
+    number of records left to it (0: every record planned here).
+    `progress(done, total)` is called after each batch planned here."""
+    from . import replan
     _load_planners()
+    replan.supersede(session, current, now)
     objects: set[str] = set()
     for plan_fn in BULK_PLANNERS:
         objects |= plan_fn(session, current, now) or set()
-    total = session.scalar(select(func.count()).select_from(Record).where(Record.object.in_(objects))) \
-        if progress and objects else 0
+    if not objects:
+        return 0
+    total = session.scalar(select(func.count()).select_from(Record).where(Record.object.in_(objects)))
+    if total > INLINE:
+        replan.start(session, current, sorted(objects), total, now)
+        return total
     done = 0
     for object_key in sorted(objects):
         for changes in published(session, current, object_key, now):
-            for plan_fn in BULK_PLANNERS:
-                plan_fn(session, current, now, changes=changes)
-            session.flush()
+            plan_published(session, current, changes, now)
             session.expunge_all()  # bounded memory over the whole workspace
             done += len(changes)
             if progress:
                 progress(done, max(total, done))
+    return 0
+
+
+def plan_published(session: Session, current, changes: list[Change], now: datetime):
+    """Hand a publish's batch of records to every bulk planner."""
+    _load_planners()
+    for plan_fn in BULK_PLANNERS:
+        plan_fn(session, current, now, changes=changes)
+    session.flush()
 
 
 def published(session: Session, current, object_key: str, now: datetime):
-    """Every record of `object_key`, a batch at a time in id order, as the changes of a publish at `now`,
-    each knowing its typed values (its children read as plain rows: none of their own computed values or
-    explanations, which the classifier does not read)."""
-    from ..records.store import children_of_many, in_batches, raw_of
+    """Every record of `object_key`, a batch at a time in id order, as the changes of a publish at `now`."""
+    after = 0
+    while changes := published_after(session, current, object_key, now, after, BATCH):
+        yield changes
+        after = changes[-1].record_id
+
+
+def published_after(session: Session, current, object_key: str, now: datetime, after: int, limit: int, *,
+                    upto: int | None = None, lock: bool = False) -> list[Change]:
+    """The next `limit` records of `object_key` after id `after` (up to id `upto`), as the changes of a
+    publish at `now`, each knowing its typed values (its children read as plain rows: none of their own
+    computed values or explanations, which the classifier does not read). `lock`: the records are locked
+    (PostgreSQL) so that a save of one waits for the planning, and the planning sees the saved record."""
+    from ..records.store import children_of_many, raw_of
     bundle = current.bundle
     clf = bundle.classifier(object_key)
     keys = bundle.objects[object_key].children
-    stmt = select(Record).options(defer(Record.explain)).where(Record.object == object_key) \
+    stmt = select(Record).options(defer(Record.explain)).where(Record.object == object_key, Record.id > after) \
+        .order_by(Record.id).limit(limit) \
         .execution_options(populate_existing=True)  # as the publish's SQL reclassification left them
-    for batch in in_batches(session, stmt, BATCH):
-        kids = children_of_many(session, [r.id for r in batch], keys, plain=True)
-        changes = []
-        for record in batch:
-            change = Change(record, record.id, PUBLISHED, now)
-            change.remember(clf.coerce(raw_of(record, kids[record.id]), problems=[]))
-            changes.append(change)
-        yield changes
+    if upto is not None:
+        stmt = stmt.where(Record.id <= upto)
+    if lock:
+        stmt = stmt.with_for_update(of=Record)
+    batch = session.scalars(stmt).all()
+    kids = children_of_many(session, [r.id for r in batch], keys, plain=True)
+    changes = []
+    for record in batch:
+        change = Change(record, record.id, PUBLISHED, now)
+        change.remember(clf.coerce(raw_of(record, kids[record.id]), problems=[]))
+        changes.append(change)
+    return changes
 
 
 def plan_new(session: Session, current, changes: list[Change], now: datetime):

@@ -162,6 +162,27 @@ async function finish(reply) {
   say(t("published_as", {v: reply.data.version}), "ok");
   await draft.load();
   load();
+  watchPlanning(true);
+}
+
+/** After a large publish the worker plans every record again (`workflows.replan`): its count, polled until
+ * done; `done` also shows that it has finished (right after this page's own publish). */
+async function watchPlanning(done = false) {
+  const box = $("planning");
+  for (;;) {
+    const reply = await api("GET", "/studio/api/planning");
+    const p = reply.ok && reply.data.planning;
+    if (!p || (p.finished && !done)) { box.hidden = true; return; }
+    box.hidden = false;
+    done = true;  // seen running: its end is shown too
+    const bar = box.querySelector("progress");
+    bar.max = Math.max(p.total, 1);
+    bar.value = p.done;
+    $("planning-text").textContent = t(p.finished ? "planning_done" : "planning_running",
+      {v: reply.data.version, done: num(p.done), total: num(p.total)});
+    if (p.finished) return;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
 }
 
 /** A publish that takes longer than the request waited: its phase and count, polled until it ends. */
@@ -191,6 +212,7 @@ function init() {
   $("publish").addEventListener("click", publishDraft);
   $("refresh").addEventListener("click", load);
   api("GET", "/studio/api/publish/running").then((reply) => { if (reply.ok && reply.data.job) follow(reply.data.job); });
+  watchPlanning();
   draft.on((s) => {
     const problems = s.problems || [];
     page.blocked = problems.length > 0 || !s.document;

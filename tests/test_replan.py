@@ -1,0 +1,154 @@
+"""A large publish leaves its records' planning to the workers (`workflows.replan`), and it comes out the same.
+
+The manufacturing template (reclaims into a pool, date and created
+automations, follow-ups, time-driven tiers) with its sample customers; the
+rules change (tier thresholds, the pool's 45 days to 30). Published with
+`schedule.INLINE` at 0, the publish plans nothing one by one: a chain of
+`replan` firings does, a few records a link, run as the worker runs
+firings. What is pending afterwards must be exactly what the same rules
+published with every record planned inside the publish leave pending.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from designer.db import transaction
+from designer.models import BundleVersion, Firing, Record
+from designer.workflows import followups, replan, schedule
+
+from .test_bulk_reclassify import _load_template
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = (ROOT / "examples" / "manufacturing" / "bundle.yaml").read_text("utf-8")
+CHANGED = SOURCE.replace('{when: "order_total_12m >= 500000",', '{when: "order_total_12m >= 400000",') \
+    .replace("days_since(coalesce(last_visit_at, created_at)) > 45", "days_since(coalesce(last_visit_at, created_at)) > 30")
+
+
+@pytest.fixture
+def world(app, publish):
+    assert CHANGED.count("400000") == 1 and "> 30\"" in CHANGED
+    publish(SOURCE)
+    _load_template(app, "manufacturing")
+    return app
+
+
+def _pending(app) -> set:
+    """The pending firings but the chain's, as (key, kind, record, due, payload)."""
+    with transaction(app) as s:
+        return {(f.key, f.kind, f.record_id, f.due_at, str(sorted(f.payload.items())))
+                for f in s.scalars(select(Firing).where(Firing.status == "pending", Firing.kind != replan.KIND))}
+
+
+def _run_links(app, now: datetime, limit: int | None = None) -> list[str]:
+    """Run the chain's pending links one transaction each, as a worker's tick takes them; their outcomes."""
+    from designer.bundles.workspace import current
+    from designer.workflows.worker import run_one
+    schedule._load_planners()
+    outcomes = []
+    while limit is None or len(outcomes) < limit:
+        with transaction(app) as s:
+            link = s.scalar(select(Firing).where(Firing.kind == replan.KIND, Firing.status == "pending"))
+            if link is None:
+                break
+            assert run_one(s, current(s), link, now) == "done", link.outcome
+            outcomes.append(link.outcome)
+    return outcomes
+
+
+def _progress(app, version: int):
+    with transaction(app) as s:
+        return replan.progress(s, version)
+
+
+def test_the_chain_plans_what_the_publish_would_have_planned(world, publish, frozen, monkeypatch):
+    app = world
+    with transaction(app) as s:
+        customers = s.scalar(select(func.count()).select_from(Record).where(Record.object == "customer"))
+    monkeypatch.setattr(schedule, "INLINE", 0)
+    monkeypatch.setattr(replan, "CHUNK", 7)
+    before = _pending(app)
+    later = publish(CHANGED)
+    with transaction(app) as s:
+        assert s.get(BundleVersion, later).report["planned_later"] == customers
+    assert _progress(app, later) == {"done": 0, "total": customers, "finished": False}
+    # nothing planned one by one yet: the older version's reclaims and instants stand in
+    assert {f[1] for f in before - _pending(app)} <= {followups.KIND}  # follow-ups are planned set-based in the publish
+
+    outcomes = _run_links(app, frozen, limit=2)
+    assert outcomes == [f"planned 7 records of customer again (7 of {customers})",
+                        f"planned 7 records of customer again (14 of {customers})"]
+    assert _progress(app, later) == {"done": 14, "total": customers, "finished": False}
+    outcomes = _run_links(app, frozen)
+    assert outcomes[-1] == f"every record planned again ({customers})"
+    assert _progress(app, later) == {"done": customers, "total": customers, "finished": True}
+    in_background = _pending(app)
+
+    monkeypatch.setattr(schedule, "INLINE", 10 ** 6)
+    again = publish(CHANGED)
+    assert _progress(app, again) is None
+    in_publish = _pending(app)
+    assert in_background == in_publish
+    kinds = {f[1] for f in in_publish}
+    assert {"pool_reclaim", "reclassify"} <= kinds, kinds  # the world exercises the planners that moved
+    assert in_background != before
+
+
+def test_a_newer_publish_cancels_the_chain(world, publish, frozen, monkeypatch):
+    app = world
+    monkeypatch.setattr(schedule, "INLINE", 0)
+    monkeypatch.setattr(replan, "CHUNK", 10)
+    first = publish(CHANGED)
+    _run_links(app, frozen, limit=1)
+    second = publish(SOURCE)
+    with transaction(app) as s:
+        links = s.execute(select(Firing.bundle_version, Firing.status, Firing.outcome)
+                          .where(Firing.kind == replan.KIND).order_by(Firing.id)).all()
+    assert [(v, st) for v, st, _o in links] == [(first, "done"), (first, "cancelled"), (second, "pending")]
+    assert links[1].outcome == f"version {second} was published: it plans every record again"
+    assert _progress(app, first)["finished"] and not _progress(app, second)["finished"]
+    _run_links(app, frozen)
+    assert _progress(app, second)["finished"]
+
+
+def test_a_reclaim_planned_under_older_rules_is_decided_under_the_new_ones(world, publish, frozen, monkeypatch):
+    """Until the chain reaches a record, its older firings stand in: a reclaim due meanwhile is decided by the
+    rules current when it fires (it used to be cancelled for its version, and the record never reclaimed)."""
+    from designer.bundles.workspace import current
+    from designer.workflows.worker import run_one
+    app = world
+    with transaction(app) as s:
+        reclaim = s.scalar(select(Firing).where(Firing.kind == "pool_reclaim", Firing.status == "pending")
+                           .order_by(Firing.due_at))
+        assert reclaim is not None
+        due, record_id, old_version = reclaim.due_at, reclaim.record_id, reclaim.bundle_version
+    monkeypatch.setattr(schedule, "INLINE", 0)
+    publish(CHANGED)  # 30 days instead of 45: it holds at least as early; nothing re-planned yet
+    with transaction(app) as s:
+        reclaim = s.scalar(select(Firing).where(Firing.kind == "pool_reclaim", Firing.status == "pending",
+                                                Firing.record_id == record_id))
+        assert reclaim.bundle_version == old_version
+        assert run_one(s, current(s), reclaim, max(due, frozen)) == "done", reclaim.outcome
+        assert reclaim.outcome.startswith("reclaimed into"), reclaim.outcome
+        assert s.get(Record, record_id).pool is not None
+
+
+def test_the_studio_shows_how_far_the_chain_is(world, publish, login, frozen, monkeypatch):
+    app = world
+    admin = login("root", role="admin")
+    assert admin.get("/studio/api/planning").get_json()["planning"] is None  # the template's publish planned all
+    monkeypatch.setattr(schedule, "INLINE", 0)
+    monkeypatch.setattr(replan, "CHUNK", 25)
+    version = publish(CHANGED)
+    reply = admin.get("/studio/api/planning").get_json()
+    assert reply["version"] == version
+    total = reply["planning"]["total"]
+    assert reply["planning"] == {"done": 0, "total": total, "finished": False} and total > 25
+    _run_links(app, frozen, limit=1)
+    assert admin.get("/studio/api/planning").get_json()["planning"] == {"done": 25, "total": total, "finished": False}
+    _run_links(app, frozen)
+    assert admin.get("/studio/api/planning").get_json()["planning"] == {"done": total, "total": total,
+                                                                           "finished": True}
