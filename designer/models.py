@@ -533,7 +533,7 @@ __all__ += ["BundleDraft"]
 
 
 class PublishJob(Base):
-    """A publish from the web designer, run in a background thread (designer.studio.publishing).
+    """A publish from the web designer or the REST API, run in a background thread (designer.bundles.publishing).
 
     The publish itself is one transaction: it commits whole or not at all,
     and this row turns `done` (with the version) in that same transaction, so

@@ -375,7 +375,7 @@ def test_a_long_publish_shows_its_progress_and_survives_a_reload(app, server, br
     picks it up again, and the version shows when it is done."""
     import threading
 
-    from designer.studio import publishing
+    from designer.bundles import publishing
     publish(DATA / "crm.bundle.yaml")
     real, go = publishing.publish, threading.Event()
 

@@ -1,4 +1,4 @@
-"""Publishing from the studio as a background job (designer.studio.publishing): the answer at once when it is
+"""Publishing from the studio as a background job (designer.bundles.publishing): the answer at once when it is
 quick, else 202 and a job whose phase and count the page polls; one at a time; a failure or a stopped process
 publishes nothing and says so."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from designer.models import BundleVersion, PublishJob
-from designer.studio import publishing
+from designer.bundles import publishing
 
 DATA = Path(__file__).parent / "data"
 CRM = DATA / "crm.bundle.yaml"
@@ -158,3 +158,62 @@ def test_publish_reports_progress_in_two_phases_ending_on_every_record(app, publ
     assert [p for p, _, _ in seen] == sorted((p for p, _, _ in seen), key=["reclassify", "plan"].index)
     assert seen[-1] == ("plan", 7, 7)
     assert [x for x in seen if x[0] == "reclassify"][-1] == ("reclassify", 7, 7)
+
+
+# -- the REST API's publish -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api_admin(app, make_user, frozen):
+    from .test_api import Api
+    from designer.auth.users import issue_token
+    from designer.db import transaction
+    from designer.models import User
+    make_user("ops", "admin")
+    with app.app_context(), transaction(app) as s:
+        token = issue_token(s, s.scalar(select(User).where(User.username == "ops")), "deploy script")
+    return Api(app.test_client(), token)
+
+
+def test_the_api_publishes_in_the_background_when_it_takes_long(app, crm, api_admin, held):
+    changed = CRM.read_text("utf-8") + "\n# 慢\n"
+    started = api_admin.post("/bundle?note=deploy", raw=changed.encode(), content_type="application/yaml")
+    assert started.status_code == 202, started.body
+    job = started.body["job"]
+    assert started.headers["Location"].endswith(f"/api/v1/bundle/publishes/{job['id']}")
+    assert held["reported"].wait(10)
+    polled = api_admin.get(f"/bundle/publishes/{job['id']}")
+    assert polled.status_code == 200 and "version" not in polled.body
+    assert (polled.body["job"]["status"], polled.body["job"]["phase"], polled.body["job"]["done"],
+            polled.body["job"]["total"]) == ("running", "reclassify", 40, 120)
+    second = api_admin.post("/bundle", raw=changed.encode(), content_type="application/yaml")
+    assert second.status_code == 409 and second.body["error"]["code"] == "publish_running"
+    assert second.headers["Location"] == started.headers["Location"]
+
+    held["go"].set()
+    publishing.wait(app, job["id"], timeout=60)
+    done = api_admin.get(f"/bundle/publishes/{job['id']}")
+    assert done.status_code == 200 and done.body["version"] == crm + 1 and done.body["job"]["status"] == "done"
+    assert "reclassified" in done.body["report"]
+    assert api_admin.get("/bundle").body["version"] == crm + 1
+
+
+def test_the_api_says_when_a_background_publish_failed(app, crm, api_admin, held):
+    held["fail"] = RuntimeError("disk full")
+    started = api_admin.post("/bundle", raw=CRM.read_bytes(), content_type="application/yaml")
+    assert started.status_code == 202
+    held["go"].set()
+    publishing.wait(app, started.body["job"]["id"], timeout=60)
+    failed = api_admin.get(f"/bundle/publishes/{started.body['job']['id']}")
+    assert failed.status_code == 500 and failed.body["error"]["code"] == "publish_failed"
+    assert "RuntimeError: disk full" in failed.body["error"]["message"]
+    assert _versions(app) == 1
+    assert api_admin.get("/bundle/publishes/999").status_code == 404
+
+
+def test_a_quick_api_publish_answers_with_its_version_and_problems_at_once(app, crm, api_admin):
+    quick = api_admin.post("/bundle", raw=CRM.read_bytes(), content_type="application/yaml")
+    assert quick.status_code == 201 and quick.body["version"] == crm + 1 and quick.body["job"]["status"] == "done"
+    bad = api_admin.post("/bundle", raw=b"objects: [", content_type="application/yaml")
+    assert bad.status_code == 422 and bad.body["error"]["problems"][0]["line"] >= 1
+    assert _versions(app) == 2

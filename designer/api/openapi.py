@@ -186,8 +186,17 @@ def _generic_schemas() -> dict:
         "locale": {"type": "string"}, "timezone": {"type": "string"},
         "objects": {"type": "array", "items": {"type": "object"}},
     }}
+    job = {"type": "object", "properties": {
+        "id": {"type": "integer"},
+        "status": {"type": "string", "enum": ["running", "done", "failed", "interrupted"]},
+        "phase": {"type": ["string", "null"], "enum": ["reclassify", "plan", None]},
+        "done": {"type": "integer"}, "total": {"type": "integer"}, "version": {"type": ["integer", "null"]},
+        "by": {"type": ["string", "null"]}, "started_at": {"type": "string", "format": "date-time"},
+        "finished": {"type": "boolean"}, "message": {"type": "string"},
+        "problems": {"type": "array", "items": {"type": "object"}},
+    }}
     return {"Problem": problem, "BundleProblem": bundle_problem, "Error": error, "Explanation": explanation,
-            "History": history, "BundleVersion": version, "Objects": objects}
+            "History": history, "BundleVersion": version, "Objects": objects, "PublishJob": job}
 
 
 def _json(schema: dict, description: str) -> dict:
@@ -196,7 +205,8 @@ def _json(schema: dict, description: str) -> dict:
 
 def _errors(*codes: int) -> dict:
     words = {400: "malformed request", 401: "not authenticated", 403: "not allowed for your role",
-             404: "no such record that you may see", 409: "stale version or duplicate", 415: "wrong content type",
+             404: "no such record that you may see", 409: "stale version or duplicate (or a publish running)",
+             415: "wrong content type", 500: "the publish failed or its server stopped; nothing was published",
              422: "invalid values; every problem listed", 428: "no version given (If-Match or _version)",
              503: "no bundle published yet"}
     return {str(c): _json(_ERROR, words[c]) for c in codes}
@@ -273,8 +283,20 @@ def document(cur) -> dict:
                          "application/json": {"schema": {"type": "object"}},
                          "text/plain": {"schema": {"type": "string"}}}},
                      "responses": {"201": _json({"type": "object", "properties": {
-                         "version": {"type": "integer"}, "report": {"type": "object"}}}, "published"),
-                         **_errors(400, 401, 403, 415, 422)}},
+                         "version": {"type": "integer"}, "report": {"type": "object"}, "job": _ref("PublishJob")}},
+                         "published within a few seconds"),
+                         "202": _json({"type": "object", "properties": {"job": _ref("PublishJob")}},
+                                      "still publishing: poll the Location (/bundle/publishes/{id})"),
+                         **_errors(400, 401, 403, 409, 415, 422)}},
+        },
+        "/bundle/publishes/{id}": {
+            "get": {"operationId": "getPublish", "summary": "A publish job: status, phase and count; the version "
+                                                            "and its report once done (admins)", "tags": ["bundle"],
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "job": _ref("PublishJob"), "version": {"type": "integer"}, "report": {"type": "object"}},
+                        "required": ["job"]}, "the job (with the version once done)"),
+                        **_errors(401, 403, 404, 422, 500)}},
         },
         "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "tags": ["bundle"],
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1"),

@@ -21,16 +21,16 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from engine import BundleInvalid, RecordInvalid
+from engine import BundleInvalid, RecordInvalid, load_bundle_text
 from engine.errors import FieldProblem
 
 from .. import db
 from ..auth.login import current_db_user, token_authenticated
 from ..auth.scope import can_see, owners_visible_to
-from ..bundles.publish import publish
+from ..bundles import publishing
 from ..bundles.workspace import NoBundle, current
 from ..clock import now
-from ..models import AuditEntry, BundleVersion, ClassificationChange, Record, User
+from ..models import AuditEntry, BundleVersion, ClassificationChange, PublishJob, Record, User
 from ..records import listing
 from ..records.duplicates import DuplicateFound
 from ..records.store import StaleRecord, children_of, delete_record, save
@@ -411,7 +411,11 @@ def _role(*roles: str) -> User:
 
 @bp.post("/bundle")
 def publish_bundle():
-    """Publish the body as a new immutable version of the workspace bundle; every record is reclassified."""
+    """Publish the body as a new immutable version of the workspace bundle; every record is reclassified.
+
+    The publish runs as a background job (`bundles.publishing`): done within a few seconds, the answer is
+    201 with the version, as it always was; longer (a large workspace), 202 with the job and its Location,
+    which the client polls. The bundle is checked first, so its problems are a 422 at once."""
     user = _role("admin")
     filename = BUNDLE_TYPES.get(request.mimetype)
     if filename is None:
@@ -421,19 +425,67 @@ def publish_bundle():
         source = request.get_data().decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError(400, "bad_request", "The bundle is not UTF-8 text.") from None
-    s = db.session()
     try:
-        row = publish(s, source, filename, actor=user.username, note=request.args.get("note", "")[:2000], now=now())
+        load_bundle_text(source, filename)
     except BundleInvalid as exc:
-        problems = [{"file": p.file, "line": p.line, "col": p.col, "path": p.path, "message": p.message,
-                     "kind": p.kind} | ({"expr_col": p.expr_col} if p.expr_col is not None else {})
-                    for p in exc.problems]
-        raise ApiError(422, "invalid_bundle", f"The bundle has {len(problems)} problem"
-                                              f"{'s' if len(problems) != 1 else ''}; nothing was published.",
-                       problems=problems) from None
-    version, report = row.id, row.report
-    s.commit()
-    return reply({"version": version, "report": report}, 201, {"Location": url_for("api.show_bundle")})
+        raise _invalid_bundle(exc.problems) from None
+    app = current_app._get_current_object()
+    try:
+        job = publishing.start(app, db.session(), source=source, filename=filename, actor=user.username,
+                               note=request.args.get("note", "")[:2000])
+    except publishing.Busy as exc:
+        raise ApiError(409, "publish_running", f"{exc}; wait until it is done (GET its Location), then publish "
+                                               "again.", job=publishing.state(app, exc.job),
+                       headers={"Location": url_for("api.show_publish", job_id=exc.job.id)}) from None
+    publishing.wait(app, job.id)
+    state, version = _publish_state(job.id)
+    if state["status"] == "done":
+        return reply({"version": version.id, "report": version.report, "job": state}, 201,
+                     {"Location": url_for("api.show_bundle")})
+    if state["finished"]:
+        raise _publish_failed(state)
+    return reply({"job": state}, 202, {"Location": url_for("api.show_publish", job_id=job.id)})
+
+
+@bp.get("/bundle/publishes/<int:job_id>")
+def show_publish(job_id: int):
+    """A publish job: its status, phase and count while it runs; the version and its report once done."""
+    _role("admin")
+    state, version = _publish_state(job_id)
+    if version is not None:
+        return reply({"job": state, "version": version.id, "report": version.report})
+    if state["finished"] and state["status"] != "done":
+        raise _publish_failed(state)
+    return reply({"job": state})
+
+
+def _publish_state(job_id: int) -> tuple[dict, BundleVersion | None]:
+    s = db.session()
+    s.expire_all()
+    job = s.get(PublishJob, job_id)
+    if job is None:
+        raise ApiError(404, "not_found", f"There is no publish {job_id}.")
+    state = publishing.state(current_app._get_current_object(), job)
+    return state, (s.get(BundleVersion, job.version) if state["status"] == "done" else None)
+
+
+def _publish_failed(state: dict) -> ApiError:
+    if state["problems"]:
+        return _invalid_bundle(state["problems"], job=state)
+    if state["status"] == "interrupted":
+        return ApiError(500, "publish_interrupted", "The server running the publish stopped; nothing was "
+                                                    "published. Publish again.", job=state)
+    return ApiError(500, "publish_failed", f"Publishing failed and nothing was published: {state['message']}. "
+                                           "Publish again; if it fails again, tell whoever runs the server.",
+                    job=state)
+
+
+def _invalid_bundle(problems: list, **extra) -> ApiError:
+    """422 listing every problem of the bundle (engine Problems or their dicts), each located."""
+    problems = [{"kind": None, **(p if isinstance(p, dict) else p.as_dict())} for p in problems]
+    return ApiError(422, "invalid_bundle", f"The bundle has {len(problems)} problem"
+                                          f"{'s' if len(problems) != 1 else ''}; nothing was published.",
+                    problems=problems, **extra)
 
 
 @bp.get("/bundle")

@@ -19,6 +19,7 @@ from engine import codecs
 
 from .. import db
 from ..auth.login import manager as login_manager
+from ..bundles import publishing
 from ..bundles.impact import preview
 from ..bundles.workspace import NoBundle, current
 from ..clock import now
@@ -26,7 +27,7 @@ from ..models import PublishJob, Record
 from ..records.store import children_of, raw_of
 from ..workflows import replan
 from . import check as expressions
-from . import drafts, publishing, roundtrip, templates_market, tester, versions
+from . import drafts, roundtrip, templates_market, tester, versions
 from .effects import effects
 from .keys import key_for
 
@@ -327,7 +328,8 @@ def publish():
                      problems=[drafts.problem_json(p) for p in analysis.problems])
     app = current_app._get_current_object()
     try:
-        job = publishing.start(app, s, source=row.source, actor=current_user.username, note=note.strip())
+        job = publishing.start(app, s, source=row.source, filename=drafts.FILENAME, actor=current_user.username,
+                               note=note.strip(), then=_draft_published)
     except publishing.Busy as exc:
         return _fail(409, _("%(who)s is publishing already (started %(when)s); wait until it is done, then "
                             "publish again.", who=exc.job.username or "—",
@@ -335,6 +337,11 @@ def publish():
                      job=publishing.state(app, exc.job))
     publishing.wait(app, job.id)
     return _publish_reply(job.id)
+
+
+def _draft_published(session, version: int):
+    """In the publish's transaction: the draft is now what version `version` holds."""
+    drafts.draft(session, now()).base_version = version
 
 
 def _publish_reply(job_id: int):

@@ -1,12 +1,13 @@
-"""Publishing from the web designer as a background job the page follows.
+"""Publishing from the web (the studio's page, the REST API) as a background job the client follows.
 
 At a few thousand records a publish takes a moment; at a million it takes
-minutes (every record reclassified in SQL, then every record's reminders,
-reclaims and time-driven instants planned again), longer than a request
-should wait and too long to show nothing. The studio starts the publish in a
-thread of the web process, waits a few seconds (a small workspace gets its
-answer at once, as before) and otherwise answers with the job, which the page
-polls for its phase and count.
+minutes (every record reclassified in SQL, then the workspace's follow-ups
+planned set-based, or every record's firings below `schedule.INLINE`),
+longer than a request should wait — a proxy's or a client's timeout would
+cut it — and too long to show nothing. The studio and the API start the
+publish in a thread of the web process, wait a few seconds (a small
+workspace gets its answer at once, as before) and otherwise answer with the
+job, which the client polls for its phase and count.
 
 The publish stays one transaction, so it is published whole or not at all;
 the job row turns `done` inside it. The running thread's count lives in this
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask
@@ -29,12 +31,11 @@ from sqlalchemy.orm import Session
 
 from engine import BundleInvalid
 
-from ..bundles.publish import publish
 from ..clock import now
 from ..db import engine_of
 from ..models import PublishJob
 from ..runs import Live, Runs
-from . import drafts
+from .publish import publish
 
 #: a running job whose heartbeat is older than this, and that no thread of this process runs, was interrupted
 STALE_AFTER = timedelta(minutes=5)
@@ -81,8 +82,11 @@ def running(app: Flask, session: Session) -> PublishJob | None:
     return None
 
 
-def start(app: Flask, session: Session, *, source: str, actor: str | None, note: str) -> PublishJob:
-    """Record a publish of `source` and run it in a background thread; raises Busy if one is running."""
+def start(app: Flask, session: Session, *, source: str, filename: str, actor: str | None, note: str,
+          then: Callable[[Session, int], None] | None = None) -> PublishJob:
+    """Record a publish of `source` (named `filename` in its problems) and run it in a background thread;
+    `then(session, version)` runs in the publish's transaction once it has published (the studio marks its
+    draft as based on the new version). Raises Busy if a publish is running."""
     other = running(app, session)
     if other is not None:
         raise Busy(other)
@@ -90,8 +94,8 @@ def start(app: Flask, session: Session, *, source: str, actor: str | None, note:
     session.add(job)
     session.commit()
     entry = _runs.add(app, job.id)
-    thread = threading.Thread(target=_work, args=(app, job.id, entry), name=f"tierwise-publish-{job.id}",
-                              daemon=True)
+    thread = threading.Thread(target=_work, args=(app, job.id, entry, filename, then),
+                              name=f"tierwise-publish-{job.id}", daemon=True)
     entry.thread = thread
     thread.start()
     return job
@@ -104,7 +108,7 @@ def wait(app: Flask, job_id: int, timeout: float | None = None) -> None:
         entry.thread.join(WAIT if timeout is None else timeout)
 
 
-def _work(app: Flask, job_id: int, entry: Live):
+def _work(app: Flask, job_id: int, entry: Live, filename: str, then):
     factory = app.extensions["tierwise.sessions"]
     beat = _Beat(app, job_id, entry)
     try:
@@ -112,14 +116,15 @@ def _work(app: Flask, job_id: int, entry: Live):
             try:
                 with factory() as s, s.begin():
                     job = s.get(PublishJob, job_id)
-                    version = publish(s, job.source, drafts.FILENAME, actor=job.username, note=job.note, now=now(),
+                    version = publish(s, job.source, filename, actor=job.username, note=job.note, now=now(),
                                       progress=beat).id
-                    drafts.draft(s, now()).base_version = version
+                    if then is not None:
+                        then(s, version)
                     s.execute(update(PublishJob).where(PublishJob.id == job_id).values(  # `job` is expunged by now
                         status="done", version=version, finished_at=now(), phase=entry.phase, done=entry.done,
                         total=entry.total))
             except BundleInvalid as exc:
-                _fail(factory, job_id, {"problems": [drafts.problem_json(p) for p in exc.problems]})
+                _fail(factory, job_id, {"problems": [p.as_dict() for p in exc.problems]})
             except Exception as exc:  # a bug or the database went away: said on the job, nothing published
                 app.logger.exception("publish %s failed", job_id)
                 _fail(factory, job_id, {"message": f"{type(exc).__name__}: {exc}"})
