@@ -413,7 +413,13 @@ def test_after_a_large_publish_the_page_follows_the_workers_planning(app, server
                                                                      frozen, monkeypatch):
     """Beyond `schedule.INLINE` records the publish leaves the planning to the workers' chain: the page shows
     its count after the version, and its end."""
+    from sqlalchemy import select
+
+    from designer.bundles.workspace import current
+    from designer.db import transaction
+    from designer.models import Firing
     from designer.workflows import replan, schedule
+    from designer.workflows.worker import run_one
 
     from .test_replan import SOURCE, _load_template, _run_links
     publish(SOURCE)
@@ -430,7 +436,21 @@ def test_after_a_large_publish_the_page_follows_the_workers_planning(app, server
     assert text.inner_text().startswith("正在按 v2 重新安排提醒与回收：0 / ")
     admin.locator("#planning").scroll_into_view_if_needed()
     admin.screenshot(path=str(SHOTS / "studio-planning.png"))  # the page's end, where the count is
-    _run_links(app, frozen)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as m:  # the next link fails once: the page says why and when it is tried again
+        m.setattr(replan, "published_after", broken)
+        with transaction(app) as s:
+            link = s.scalar(select(Firing).where(Firing.kind == replan.KIND, Firing.status == "pending"))
+            assert run_one(s, current(s), link, frozen) == "retried"
+            retry_at = link.due_at
+    failing = admin.locator("#planning-failing")
+    failing.filter(has_text="disk full").wait_for()
+    assert failing.inner_text().startswith("后台无法继续：RuntimeError: disk full。它将在 ")
+    _run_links(app, retry_at)
     text.filter(has_text="全部记录").wait_for()
     assert text.inner_text().startswith("已按 v2 为全部记录（")
+    assert failing.is_hidden()
     assert admin.errors == []

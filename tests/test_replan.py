@@ -74,17 +74,17 @@ def test_the_chain_plans_what_the_publish_would_have_planned(world, publish, fro
     later = publish(CHANGED)
     with transaction(app) as s:
         assert s.get(BundleVersion, later).report["planned_later"] == customers
-    assert _progress(app, later) == {"done": 0, "total": customers, "finished": False}
+    assert _progress(app, later) == {"done": 0, "total": customers, "finished": False, "failing": None}
     # nothing planned one by one yet: the older version's reclaims and instants stand in
     assert {f[1] for f in before - _pending(app)} <= {followups.KIND}  # follow-ups are planned set-based in the publish
 
     outcomes = _run_links(app, frozen, limit=2)
     assert outcomes == [f"planned 7 records of customer again (7 of {customers})",
                         f"planned 7 records of customer again (14 of {customers})"]
-    assert _progress(app, later) == {"done": 14, "total": customers, "finished": False}
+    assert _progress(app, later) == {"done": 14, "total": customers, "finished": False, "failing": None}
     outcomes = _run_links(app, frozen)
     assert outcomes[-1] == f"every record planned again ({customers})"
-    assert _progress(app, later) == {"done": customers, "total": customers, "finished": True}
+    assert _progress(app, later) == {"done": customers, "total": customers, "finished": True, "failing": None}
     in_background = _pending(app)
 
     monkeypatch.setattr(schedule, "INLINE", 10 ** 6)
@@ -146,9 +146,40 @@ def test_the_studio_shows_how_far_the_chain_is(world, publish, login, frozen, mo
     reply = admin.get("/studio/api/planning").get_json()
     assert reply["version"] == version
     total = reply["planning"]["total"]
-    assert reply["planning"] == {"done": 0, "total": total, "finished": False} and total > 25
+    assert reply["planning"] == {"done": 0, "total": total, "finished": False, "failing": None} and total > 25
     _run_links(app, frozen, limit=1)
-    assert admin.get("/studio/api/planning").get_json()["planning"] == {"done": 25, "total": total, "finished": False}
+    assert admin.get("/studio/api/planning").get_json()["planning"] == {"done": 25, "total": total, "finished": False, "failing": None}
     _run_links(app, frozen)
     assert admin.get("/studio/api/planning").get_json()["planning"] == {"done": total, "total": total,
-                                                                           "finished": True}
+                                                                           "finished": True, "failing": None}
+
+
+def test_a_failing_link_is_retried_until_it_succeeds_and_says_why_meanwhile(world, publish, frozen, monkeypatch):
+    """A chain that stopped half-way would leave records unplanned: its link is never marked failed; the
+    studio's count shows its error and when it is tried again."""
+    from datetime import timedelta
+
+    from designer.bundles.workspace import current
+    from designer.workflows.worker import MAX_ATTEMPTS, RETRY_CAP, run_one
+    app = world
+    monkeypatch.setattr(schedule, "INLINE", 0)
+    version = publish(CHANGED)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(replan, "published_after", broken)
+    when = frozen
+    for attempt in range(1, MAX_ATTEMPTS + 4):
+        with transaction(app) as s:
+            link = s.scalar(select(Firing).where(Firing.kind == replan.KIND, Firing.status == "pending"))
+            assert run_one(s, current(s), link, when) == "retried"
+            assert link.attempts == attempt and link.due_at - when <= RETRY_CAP
+            when = link.due_at
+    failing = _progress(app, version)["failing"]
+    assert failing["error"] == "RuntimeError: disk full" and datetime.fromisoformat(failing["retry_at"]) == when
+    assert when - frozen > timedelta(hours=2)  # backing off, capped
+    monkeypatch.undo()
+    monkeypatch.setattr(replan, "CHUNK", 1000)
+    _run_links(app, when)
+    assert _progress(app, version)["finished"] and _progress(app, version)["failing"] is None

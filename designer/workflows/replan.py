@@ -60,20 +60,24 @@ def supersede(session: Session, current, now: datetime):
 
 
 def progress(session: Session, version: int) -> dict | None:
-    """{"done", "total", "finished"} of `version`'s chain, or None when the publish planned every record
-    itself."""
-    links = session.execute(select(Firing.status, Firing.payload).where(Firing.kind == KIND,
-                                                                        Firing.bundle_version == version)).all()
+    """{"done", "total", "finished", "failing"} of `version`'s chain, or None when the publish planned every
+    record itself. `failing`: while the next link keeps failing, its error and when it is tried again
+    ({"error", "retry_at"}), else None."""
+    links = session.execute(select(Firing.status, Firing.payload, Firing.attempts, Firing.outcome, Firing.due_at)
+                            .where(Firing.kind == KIND, Firing.bundle_version == version)).all()
     if not links:
         return None
-    pending = [payload for status, payload in links if status == "pending"]
-    payload = pending[0] if pending else max((p for _s, p in links), key=lambda p: p["done"])
+    pending = [link for link in links if link.status == "pending"]
+    payload = pending[0].payload if pending else max((link.payload for link in links), key=lambda p: p["done"])
     total = payload["total"]
+    failing = None
+    if pending and pending[0].attempts:
+        failing = {"error": pending[0].outcome, "retry_at": pending[0].due_at.isoformat()}
     return {"done": total if not pending else min(payload["done"], total), "total": total,
-            "finished": not pending}
+            "finished": not pending, "failing": failing}
 
 
-@handler(KIND)
+@handler(KIND, until_done=True)  # a chain that stopped half-way would leave records unplanned
 def run_link(session: Session, current, firing: Firing, now: datetime) -> str:
     """Plan the next chunk of records as of the publish's instant and plan the link after it."""
     if firing.bundle_version != current.version:

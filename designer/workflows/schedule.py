@@ -34,6 +34,8 @@ BATCH = 500
 INLINE = 5000
 #: kind -> handler(session, current, firing, now) -> outcome text; raises Cancel to cancel with a reason
 HANDLERS: dict[str, Callable] = {}
+#: kinds whose failing firings are retried until they succeed (`handler(until_done=True)`)
+UNTIL_DONE: set[str] = set()
 
 
 class Cancel(Exception):
@@ -122,9 +124,14 @@ def bulk_planner(fn):
     return fn
 
 
-def handler(kind: str):
+def handler(kind: str, *, until_done: bool = False):
+    """Register the handler of `kind`; `until_done`: a failing firing of it is retried for as long as it
+    fails (backoff capped at an hour) instead of being marked failed after `worker.MAX_ATTEMPTS`: work that
+    must not stop half-way (the `replan` chain)."""
     def register(fn):
         HANDLERS[kind] = fn
+        if until_done:
+            UNTIL_DONE.add(kind)
         return fn
     return register
 

@@ -41,7 +41,7 @@ from .. import clock
 from ..bundles.workspace import NoBundle, current
 from ..models import Firing, WorkerLease
 from . import notify
-from .schedule import HANDLERS, Cancel
+from .schedule import HANDLERS, UNTIL_DONE, Cancel
 
 log = logging.getLogger("tierwise.worker")
 
@@ -49,6 +49,8 @@ log = logging.getLogger("tierwise.worker")
 BATCH = 200
 #: attempts before a failing firing is marked `failed`
 MAX_ATTEMPTS = 5
+#: the longest wait before a failing firing is tried again (kinds retried until done wait this at most)
+RETRY_CAP = timedelta(hours=1)
 #: a SQLite worker's lease lasts this long unless renewed (each batch and each tick renew it)
 LEASE = timedelta(seconds=30)
 LEASE_NAME = "worker"
@@ -232,11 +234,11 @@ def run_one(session: Session, cur, firing: Firing, now: datetime) -> str:
     except Exception as exc:  # a handler's bug or a bad value: keep the batch going, retry this one later
         log.exception("firing %s (%s) failed", firing.key, firing.kind)
         firing.outcome = f"{type(exc).__name__}: {exc}"[:4000]
-        if firing.attempts >= MAX_ATTEMPTS:
+        if firing.attempts >= MAX_ATTEMPTS and firing.kind not in UNTIL_DONE:
             firing.status, firing.finished_at = "failed", now
             return "failed"
         firing.status, firing.finished_at = "pending", None
-        firing.due_at = now + timedelta(minutes=2 ** firing.attempts)
+        firing.due_at = now + min(timedelta(minutes=2 ** min(firing.attempts, 6)), RETRY_CAP)
         return "retried"
     return "done"
 

@@ -2,7 +2,7 @@
 // counts per classification value before → after, the transition matrix with sample records and
 // their explanations, follow-ups, pool entries and automations — then publish with a note, after
 // a confirmation that repeats the summary.
-import {api, el, t, draft, errorText, confirmDialog, say, where} from "./common.js";
+import {api, el, t, draft, errorText, confirmDialog, say, where, formatTime} from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const page = {impact: null, blocked: true, publishing: false};
@@ -180,6 +180,9 @@ async function watchPlanning(done = false) {
     bar.value = p.done;
     $("planning-text").textContent = t(p.finished ? "planning_done" : "planning_running",
       {v: reply.data.version, done: num(p.done), total: num(p.total)});
+    const failing = $("planning-failing");
+    failing.hidden = !p.failing;
+    if (p.failing) failing.textContent = t("planning_failing", {error: p.failing.error, at: formatTime(p.failing.retry_at)});
     if (p.finished) return;
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
