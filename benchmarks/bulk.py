@@ -217,11 +217,13 @@ def load_world(target, bundle, version: int, n: int, children_per: float, now: d
     return children
 
 
-def replan(app, cur, later: datetime, customers: int) -> tuple[float, float | None]:
+def replan(app, cur, later: datetime, customers: int, target, workers: int) -> tuple[float, float | None]:
     """What a publish does after reclassifying: in its transaction, `schedule.after_publish` (beyond
-    `schedule.INLINE` records, only the workspace-wide part and the first link of the `replan` chain); then,
-    committed, the chain's links one transaction each, as a worker runs them. Seconds of each."""
-    from sqlalchemy import select
+    `schedule.INLINE` records, only the workspace-wide part and the first link of each `replan` chain); then,
+    committed, the chains' links one transaction each: by this process as a worker runs them, or with
+    `workers`, by that many `tierwise worker --once` processes side by side (what is due at the publish's
+    instant, the chains' links among it). Seconds of each."""
+    from sqlalchemy import func, select
 
     from designer.db import transaction
     from designer.models import Firing
@@ -236,19 +238,35 @@ def replan(app, cur, later: datetime, customers: int) -> tuple[float, float | No
         f"({'the workspace-wide part; ' + format(later_n, ',') + ' records left to the workers' if later_n else 'every record'})")
     if not later_n:
         return held, None
-    links, t = 0, time.perf_counter()
-    with app.app_context():
-        while True:
-            with transaction(app) as s:
-                link = s.scalar(select(Firing).where(Firing.kind == chain.KIND, Firing.status == "pending"))
-                if link is None:
-                    break
-                run_one(s, cur, link, later)
-                links += 1
+    t = time.perf_counter()
+    if workers:
+        command = [sys.executable, "-c", "from designer.cli import main; main()", "worker", "--once", "--engine",
+                   "loop", "--as-of", later.isoformat(), "--database", target.url, "--instance", str(target.instance)]
+        procs = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for _ in range(workers)]
+        for proc in procs:
+            _, err = proc.communicate()
+            if proc.returncode:
+                raise SystemExit(f"tierwise worker failed:\n{err[-3000:]}")
+    else:
+        with app.app_context():
+            while True:
+                with transaction(app) as s:
+                    link = s.scalar(select(Firing).where(Firing.kind == chain.KIND, Firing.status == "pending"))
+                    if link is None:
+                        break
+                    run_one(s, cur, link, later)
     chain_s = time.perf_counter() - t
-    say(f"  then the workers' chain: {links:,} links of {chain.CHUNK:,} records in {chain_s:.1f} s "
-        f"({customers / chain_s:,.0f} customers/s; pool reclaims, date automations and time-driven instants in "
-        f"Python), each link one transaction")
+    with app.app_context(), transaction(app) as s:
+        links = s.scalar(select(func.count()).select_from(Firing).where(Firing.kind == chain.KIND,
+                                                                        Firing.status == "done"))
+        left = s.scalar(select(func.count()).select_from(Firing).where(Firing.kind == chain.KIND,
+                                                                       Firing.status == "pending"))
+    chains = chain.STRIPES["postgresql" if target.url.startswith("postgresql") else "sqlite"]
+    by = f"{workers} worker process{'es' if workers != 1 else ''}" if workers else "this process"
+    say(f"  then the workers' chains: {links:,} links of up to {chain.CHUNK:,} records ({chains} chain(s)) by {by} "
+        f"in {chain_s:.1f} s ({customers / chain_s:,.0f} customers/s; pool reclaims, date automations and "
+        f"time-driven instants in Python), each link one transaction{'; ' + str(left) + ' LEFT PENDING' if left else ''}")
     return held, chain_s
 
 
@@ -311,7 +329,7 @@ def section_reclassify(db: str, args, results: dict):
             f"{'under' if sql_s + commit_s < 60 else 'OVER'} 60 s")
         replan_s = chain_s = None
         if args.replan:  # what a publish does next: plan every record's firings again
-            replan_s, chain_s = replan(app, cur, later, args.customers)
+            replan_s, chain_s = replan(app, cur, later, args.customers, target, args.workers)
         with app.app_context(), transaction(app) as s:
             versions = dict(s.execute(select(Record.bundle_version, func.count()).where(Record.object == "customer")
                                       .group_by(Record.bundle_version)).all())
@@ -340,6 +358,9 @@ def main(argv=None):
     parser.add_argument("--python-sample", type=int, default=2_000, help="customers the Python path is timed on")
     parser.add_argument("--replan", action="store_true",
                         help="also time what a publish does after reclassifying: every record's firings planned again")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="with --replan: run the chains by this many `tierwise worker --once` processes "
+                             "(0: in this process)")
     parser.add_argument("--import-budget", type=int, default=900,
                         help="seconds the import may run; a slower one is measured on the rows committed by then")
     parser.add_argument("--sections", default="import,reclassify", help="import, reclassify (with impact)")

@@ -20,6 +20,7 @@ from designer.db import transaction
 from designer.models import BundleVersion, Firing, Record
 from designer.workflows import followups, replan, schedule
 
+from .conftest import DB
 from .test_bulk_reclassify import _load_template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +30,11 @@ CHANGED = SOURCE.replace('{when: "order_total_12m >= 500000",', '{when: "order_t
 
 
 @pytest.fixture
-def world(app, publish):
+def world(app, publish, monkeypatch):
+    """The template and its sample customers published; one chain on either database unless a test asks for
+    more (`replan.STRIPES`)."""
     assert CHANGED.count("400000") == 1 and "> 30\"" in CHANGED
+    monkeypatch.setattr(replan, "STRIPES", {"sqlite": 1, "postgresql": 1})
     publish(SOURCE)
     _load_template(app, "manufacturing")
     return app
@@ -64,12 +68,14 @@ def _progress(app, version: int):
         return replan.progress(s, version)
 
 
-def test_the_chain_plans_what_the_publish_would_have_planned(world, publish, frozen, monkeypatch):
+@pytest.mark.parametrize("stripes", [1, 3])
+def test_the_chains_plan_what_the_publish_would_have_planned(world, publish, frozen, monkeypatch, stripes):
     app = world
     with transaction(app) as s:
         customers = s.scalar(select(func.count()).select_from(Record).where(Record.object == "customer"))
     monkeypatch.setattr(schedule, "INLINE", 0)
     monkeypatch.setattr(replan, "CHUNK", 7)
+    monkeypatch.setattr(replan, "STRIPES", {"sqlite": stripes, "postgresql": stripes})
     before = _pending(app)
     later = publish(CHANGED)
     with transaction(app) as s:
@@ -78,12 +84,17 @@ def test_the_chain_plans_what_the_publish_would_have_planned(world, publish, fro
     # nothing planned one by one yet: the older version's reclaims and instants stand in
     assert {f[1] for f in before - _pending(app)} <= {followups.KIND}  # follow-ups are planned set-based in the publish
 
+    with transaction(app) as s:
+        firsts = [f.payload for f in s.scalars(select(Firing).where(Firing.kind == replan.KIND))]
+    assert len(firsts) == stripes and sum(p["total"] for p in firsts) == customers
+    assert max(p["total"] for p in firsts) - min(p["total"] for p in firsts) <= 1  # stripes of the same size
     outcomes = _run_links(app, frozen, limit=2)
-    assert outcomes == [f"planned 7 records of customer again (7 of {customers})",
-                        f"planned 7 records of customer again (14 of {customers})"]
+    assert all(o.startswith("planned 7 records of customer again (7 of ") for o in outcomes) if stripes > 1 else \
+        outcomes == [f"planned 7 records of customer again (7 of {customers})",
+                     f"planned 7 records of customer again (14 of {customers})"]
     assert _progress(app, later) == {"done": 14, "total": customers, "finished": False, "failing": None}
     outcomes = _run_links(app, frozen)
-    assert outcomes[-1] == f"every record planned again ({customers})"
+    assert sum(o.startswith("every record of this chain planned again") for o in outcomes) == stripes
     assert _progress(app, later) == {"done": customers, "total": customers, "finished": True, "failing": None}
     in_background = _pending(app)
 
@@ -107,7 +118,7 @@ def test_a_newer_publish_cancels_the_chain(world, publish, frozen, monkeypatch):
     with transaction(app) as s:
         links = s.execute(select(Firing.bundle_version, Firing.status, Firing.outcome)
                           .where(Firing.kind == replan.KIND).order_by(Firing.id)).all()
-    assert [(v, st) for v, st, _o in links] == [(first, "done"), (first, "cancelled"), (second, "pending")]
+    assert [(v, st) for v, st, _o in links] == [(first, "done"), (first, "cancelled"), (second, "pending")], links
     assert links[1].outcome == f"version {second} was published: it plans every record again"
     assert _progress(app, first)["finished"] and not _progress(app, second)["finished"]
     _run_links(app, frozen)
@@ -183,3 +194,59 @@ def test_a_failing_link_is_retried_until_it_succeeds_and_says_why_meanwhile(worl
     monkeypatch.setattr(replan, "CHUNK", 1000)
     _run_links(app, when)
     assert _progress(app, version)["finished"] and _progress(app, version)["failing"] is None
+
+
+def test_a_workers_claim_takes_one_link_so_that_workers_plan_side_by_side(world, publish, frozen, monkeypatch):
+    """Every link is due at the publish's instant: a claim of 200 would take every chain's link and plan
+    them one after the other. One a claim, and on PostgreSQL the next worker's claim skips it for another."""
+    from designer.workflows.worker import _claim
+    app = world
+    monkeypatch.setattr(schedule, "INLINE", 0)
+    monkeypatch.setattr(replan, "STRIPES", {"sqlite": 3, "postgresql": 3})
+    publish(CHANGED)
+    sqlite = app.config["DATABASE_URL"].startswith("sqlite")
+    with transaction(app) as first:
+        mine = [f for f in _claim(first, frozen, 200, sqlite) if f.kind == replan.KIND]
+        assert len(mine) == 1
+        if not sqlite:
+            with transaction(app) as second:
+                theirs = [f for f in _claim(second, frozen, 200, sqlite) if f.kind == replan.KIND]
+                assert len(theirs) == 1 and theirs[0].id != mine[0].id
+
+
+@pytest.mark.skipif(DB != "postgresql", reason="row locks: SQLite's one writer waits for the whole link anyway")
+def test_a_link_locks_its_records_so_a_save_meanwhile_waits(world, publish, frozen, monkeypatch):
+    """A save of a record while a link plans it would be planned by the save, then planned again from the
+    values the link read before it: the link locks its records, so the save waits for it instead."""
+    import threading
+
+    from sqlalchemy import text, update
+    from sqlalchemy.exc import OperationalError
+    app = world
+    monkeypatch.setattr(schedule, "INLINE", 0)
+    publish(CHANGED)
+    read, go, outcomes = threading.Event(), threading.Event(), []
+    real = replan.plan_published
+
+    def paused(*args, **kwargs):
+        read.set()
+        assert go.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(replan, "plan_published", paused)
+    link = threading.Thread(target=lambda: outcomes.extend(_run_links(app, frozen, limit=1)))
+    link.start()
+    try:
+        assert read.wait(30)
+        with transaction(app) as s:
+            first = s.scalar(select(func.min(Record.id)).where(Record.object == "customer"))
+            s.execute(text("SET LOCAL lock_timeout = '300ms'"))
+            with pytest.raises(OperationalError, match="lock timeout"):
+                s.execute(update(Record).where(Record.id == first).values(title="改名"))
+            s.rollback()
+    finally:
+        go.set()
+        link.join(30)
+    assert outcomes and outcomes[0].startswith("planned ")
+    with transaction(app) as s:  # and once the link committed, the save goes through
+        s.execute(update(Record).where(Record.id == first).values(title="改名"))

@@ -6,12 +6,14 @@ time-driven instants again is Python, about a millisecond a record: twenty
 minutes in the publish's transaction, with SQLite's only write lock held
 (every rep's save waits, then fails) and on PostgreSQL the rewritten
 records locked. Beyond `schedule.INLINE` records, `schedule.after_publish`
-leaves them here instead: a chain of `replan` firings on the durable
-schedule, each planning the next `CHUNK` records (in id order, object after
-object) and planning the next link in the same transaction. The workers run
-it like any firing — exactly once, resumed after a crash, a short
-transaction per chunk with the web's writes in between (the worker runs in
-`tierwise serve` by default).
+leaves them here instead: chains of `replan` firings on the durable
+schedule, each link planning the next `CHUNK` records of its chain (in id
+order, object after object) and planning the next link in the same
+transaction. The workers run them like any firing — exactly once, resumed
+after a crash, a short transaction per chunk with the web's writes in
+between (the worker runs in `tierwise serve` by default). On PostgreSQL the
+records are split into `STRIPES` chains by id, and each claim of a worker
+takes one link at most, so N workers plan N chunks side by side.
 
 Meanwhile a record not yet reached keeps its firings of the older version.
 They stay correct because every handler decides under the rules current
@@ -22,8 +24,8 @@ link plans as of the publish's instant, as the publish itself would have:
 what fell due since fires at once. A record saved meanwhile was planned by
 its save; planning it again gives the same firings.
 
-A newer publish cancels the chain (`supersede`): it plans every record
-itself. `progress` tells the page how far the chain has come.
+A newer publish cancels the chains (`supersede`): it plans every record
+itself. `progress` tells the page how far the chains have come.
 """
 from __future__ import annotations
 
@@ -36,18 +38,34 @@ from ..models import Firing, Record
 from .schedule import Cancel, handler, plan, plan_published, published_after
 
 KIND = "replan"
-#: records planned per link of the chain (one transaction of the worker: about a second)
+#: records planned per link of a chain (one transaction of the worker: about a second)
 CHUNK = 1000
+#: chains side by side, each over its own range of every object's ids: on PostgreSQL several workers (on
+#: any number of hosts) take a link each (`handler(chunked=True)`: one link per claim); SQLite has one
+STRIPES = {"postgresql": 4, "sqlite": 1}
 
 
-def start(session: Session, current, objects: list[str], total: int, now: datetime) -> Firing:
-    """Plan the chain's first link for the records of `objects` (in the publish's transaction): due at the
-    publish's instant, so the workers take it at once."""
-    upto = [session.scalar(select(func.max(Record.id)).where(Record.object == o)) or 0 for o in objects]
-    payload = {"objects": objects, "upto": upto, "object": 0, "after": 0, "done": 0, "total": total,
-               "at": now.isoformat()}
-    return plan(session, key=_key(current.version, 0, 0), kind=KIND, record_id=None, due_at=now, payload=payload,
-                version=current.version)
+def start(session: Session, current, objects: list[str], total: int, now: datetime) -> list[Firing]:
+    """Plan the first link of each chain for the records of `objects` (in the publish's transaction): due at
+    the publish's instant, so the workers take them at once. Each chain gets a stripe of every object's ids,
+    of about the same number of records (`ntile` over the ids)."""
+    n = STRIPES.get(session.get_bind().dialect.name, 1)
+    ranked = select(Record.id, func.ntile(n).over(order_by=Record.id).label("stripe"))
+    chains: list[dict] = [{"segments": [], "total": 0} for _ in range(n)]
+    for key in objects:
+        r = ranked.where(Record.object == key).subquery()
+        for stripe, lo, hi, count in session.execute(select(r.c.stripe, func.min(r.c.id), func.max(r.c.id),
+                                                            func.count()).group_by(r.c.stripe)):
+            chain = chains[stripe - 1]
+            chain["segments"].append([key, lo - 1, hi])
+            chain["total"] += count
+    links = []
+    for i, chain in enumerate(c for c in chains if c["segments"]):
+        payload = {**chain, "chain": i, "segment": 0, "after": chain["segments"][0][1], "done": 0,
+                   "at": now.isoformat()}
+        links.append(plan(session, key=_key(current.version, i, 0, payload["after"]), kind=KIND, record_id=None,
+                          due_at=now, payload=payload, version=current.version))
+    return links
 
 
 def supersede(session: Session, current, now: datetime):
@@ -60,48 +78,55 @@ def supersede(session: Session, current, now: datetime):
 
 
 def progress(session: Session, version: int) -> dict | None:
-    """{"done", "total", "finished", "failing"} of `version`'s chain, or None when the publish planned every
-    record itself. `failing`: while the next link keeps failing, its error and when it is tried again
-    ({"error", "retry_at"}), else None."""
+    """{"done", "total", "finished", "failing"} of `version`'s chains together, or None when the publish
+    planned every record itself. `failing`: while a next link keeps failing, its error and when it is tried
+    again ({"error", "retry_at"}), else None."""
     links = session.execute(select(Firing.status, Firing.payload, Firing.attempts, Firing.outcome, Firing.due_at)
                             .where(Firing.kind == KIND, Firing.bundle_version == version)).all()
     if not links:
         return None
-    pending = [link for link in links if link.status == "pending"]
-    payload = pending[0].payload if pending else max((link.payload for link in links), key=lambda p: p["done"])
-    total = payload["total"]
+    chains: dict[int, list] = {}
+    for link in links:
+        chains.setdefault(link.payload["chain"], []).append(link)
+    done = total = 0
     failing = None
-    if pending and pending[0].attempts:
-        failing = {"error": pending[0].outcome, "retry_at": pending[0].due_at.isoformat()}
-    return {"done": total if not pending else min(payload["done"], total), "total": total,
-            "finished": not pending, "failing": failing}
+    for chain in chains.values():
+        pending = [link for link in chain if link.status == "pending"]
+        total += chain[0].payload["total"]
+        done += min(pending[0].payload["done"], chain[0].payload["total"]) if pending else chain[0].payload["total"]
+        if pending and pending[0].attempts and failing is None:
+            failing = {"error": pending[0].outcome, "retry_at": pending[0].due_at.isoformat()}
+    finished = not any(link.status == "pending" for link in links)
+    return {"done": done, "total": total, "finished": finished, "failing": failing}
 
 
-@handler(KIND, until_done=True)  # a chain that stopped half-way would leave records unplanned
+@handler(KIND, chunked=True)  # one link per claim; and a chain stopped half-way would leave records unplanned
 def run_link(session: Session, current, firing: Firing, now: datetime) -> str:
-    """Plan the next chunk of records as of the publish's instant and plan the link after it."""
+    """Plan the chain's next chunk of records as of the publish's instant and plan the link after it."""
     if firing.bundle_version != current.version:
         raise Cancel(f"version {current.version} was published since: it plans every record again")
     p = firing.payload
     at = datetime.fromisoformat(p["at"])
-    objects, index, after = p["objects"], p["object"], p["after"]
+    segments, index, after = p["segments"], p["segment"], p["after"]
     lock = session.get_bind().dialect.name == "postgresql"
     changes = []
-    while index < len(objects):
-        if objects[index] in current.bundle.objects:
-            changes = published_after(session, current, objects[index], at, after, CHUNK, upto=p["upto"][index],
-                                      lock=lock)
+    while index < len(segments):
+        key, _lo, hi = segments[index]
+        if key in current.bundle.objects:
+            changes = published_after(session, current, key, at, after, CHUNK, upto=hi, lock=lock)
         if changes:
             break
-        index, after = index + 1, 0
+        index += 1
+        after = segments[index][1] if index < len(segments) else 0
     if not changes:
-        return f"every record planned again ({p['done']:,})"
+        return f"every record of this chain planned again ({p['done']:,})"
     plan_published(session, current, changes, at)
     done, after = p["done"] + len(changes), changes[-1].record_id
-    plan(session, key=_key(current.version, index, after), kind=KIND, record_id=None, due_at=firing.due_at,
-         payload={**p, "object": index, "after": after, "done": done}, version=current.version)
-    return f"planned {len(changes):,} records of {objects[index]} again ({done:,} of {p['total']:,})"
+    plan(session, key=_key(current.version, p["chain"], index, after), kind=KIND, record_id=None,
+         due_at=firing.due_at, payload={**p, "segment": index, "after": after, "done": done},
+         version=current.version)
+    return f"planned {len(changes):,} records of {segments[index][0]} again ({done:,} of {p['total']:,})"
 
 
-def _key(version: int, index: int, after: int) -> str:
-    return f"{KIND}:{version}:{index}:{after}"
+def _key(version: int, chain: int, segment: int, after: int) -> str:
+    return f"{KIND}:{version}:{chain}:{segment}:{after}"

@@ -34,8 +34,8 @@ BATCH = 500
 INLINE = 5000
 #: kind -> handler(session, current, firing, now) -> outcome text; raises Cancel to cancel with a reason
 HANDLERS: dict[str, Callable] = {}
-#: kinds whose failing firings are retried until they succeed (`handler(until_done=True)`)
-UNTIL_DONE: set[str] = set()
+#: kinds whose firings are chunks of a long job (`handler(chunked=True)`)
+CHUNKED: set[str] = set()
 
 
 class Cancel(Exception):
@@ -124,14 +124,15 @@ def bulk_planner(fn):
     return fn
 
 
-def handler(kind: str, *, until_done: bool = False):
-    """Register the handler of `kind`; `until_done`: a failing firing of it is retried for as long as it
-    fails (backoff capped at an hour) instead of being marked failed after `worker.MAX_ATTEMPTS`: work that
-    must not stop half-way (the `replan` chain)."""
+def handler(kind: str, *, chunked: bool = False):
+    """Register the handler of `kind`. `chunked`: each firing of it is a chunk of a long job (the `replan`
+    chains): a worker's claim takes one at most, so that several workers take several side by side, and a
+    failing one is retried for as long as it fails (backoff capped at an hour) instead of being marked failed
+    after `worker.MAX_ATTEMPTS`, as a job stopped half-way would leave its work half done."""
     def register(fn):
         HANDLERS[kind] = fn
-        if until_done:
-            UNTIL_DONE.add(kind)
+        if chunked:
+            CHUNKED.add(kind)
         return fn
     return register
 

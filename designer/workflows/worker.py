@@ -41,7 +41,7 @@ from .. import clock
 from ..bundles.workspace import NoBundle, current
 from ..models import Firing, WorkerLease
 from . import notify
-from .schedule import HANDLERS, UNTIL_DONE, Cancel
+from .schedule import CHUNKED, HANDLERS, Cancel
 
 log = logging.getLogger("tierwise.worker")
 
@@ -156,10 +156,7 @@ def drain(app, as_of: datetime, *, batch: int = BATCH, on_batch=None, stop=None)
                     break
                 s.rollback()
                 s.connection().exec_driver_sql("BEGIN IMMEDIATE")
-            query = _due(as_of, batch)
-            if not sqlite:
-                query = query.with_for_update(skip_locked=True)
-            rows = s.scalars(query).all()
+            rows = _claim(s, as_of, batch, sqlite)
             if not rows:
                 break
             try:
@@ -178,6 +175,19 @@ def drain(app, as_of: datetime, *, batch: int = BATCH, on_batch=None, stop=None)
 def _due(as_of: datetime, limit: int):
     return (select(Firing).where(Firing.status == "pending", Firing.due_at <= as_of)
             .order_by(Firing.due_at, Firing.id).limit(limit))
+
+
+def _claim(session: Session, as_of: datetime, batch: int, sqlite: bool) -> list[Firing]:
+    """The batch this transaction runs: up to `batch` firings due, oldest first, of which one at most of each
+    chunked kind (a chunk of a long job, about a second's work: several workers take one each); on
+    PostgreSQL locked, skipping what other workers hold."""
+    def locked(query):
+        return query if sqlite else query.with_for_update(skip_locked=True)
+    rows = list(session.scalars(locked(_due(as_of, batch).where(Firing.kind.not_in(CHUNKED)) if CHUNKED
+                                       else _due(as_of, batch))))
+    for kind in sorted(CHUNKED):
+        rows += session.scalars(locked(_due(as_of, 1).where(Firing.kind == kind))).all()
+    return rows
 
 
 def run_batch(session: Session, cur, rows: list[Firing], now: datetime, counts: Counter):
@@ -234,7 +244,7 @@ def run_one(session: Session, cur, firing: Firing, now: datetime) -> str:
     except Exception as exc:  # a handler's bug or a bad value: keep the batch going, retry this one later
         log.exception("firing %s (%s) failed", firing.key, firing.kind)
         firing.outcome = f"{type(exc).__name__}: {exc}"[:4000]
-        if firing.attempts >= MAX_ATTEMPTS and firing.kind not in UNTIL_DONE:
+        if firing.attempts >= MAX_ATTEMPTS and firing.kind not in CHUNKED:
             firing.status, firing.finished_at = "failed", now
             return "failed"
         firing.status, firing.finished_at = "pending", None
