@@ -270,44 +270,66 @@ def rebuild(database, instance):
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False))
 @click.option("--note", default="", help="Why this version is published.")
 @click.option("--by", "actor", default=None, help="Who publishes (a username).")
+@click.option("--wait/--no-wait", default=False, show_default=True,
+              help="Beyond 5,000 records the workers plan each record's reminders, reclaims and timed "
+                   "reclassification after the publish; --wait does it here, with a progress bar (a worker running "
+                   "meanwhile shares the work).")
 @_database
 @_instance
-def publish(bundle, note, actor, database, instance):
+def publish(bundle, note, actor, wait, database, instance):
     """Publish BUNDLE as a new version of the workspace bundle and reclassify every record."""
     from engine import BundleInvalid
 
     from .bundles.publish import publish as run
     from .clock import now
     from .db import transaction
+    from .workflows import replan
     path = Path(bundle)
     try:
         text = path.read_text("utf-8")
     except UnicodeDecodeError:
         raise click.ClickException(f"{bundle}: not UTF-8 text") from None
     labels = {"reclassify": "reclassifying", "plan": "planning reminders"}
-    with _app(database, instance) as app, click.progressbar(length=1, label=labels["reclassify"],
-                                                            file=sys.stderr) as bar:
-        def progress(phase, done, total):
-            if bar.label != labels[phase]:  # a new phase starts its own count
-                bar.label, bar.pos = labels[phase], 0
-            bar.length = max(total, 1)
-            bar.update(done - bar.pos)
-        try:
-            with app.app_context(), transaction(app) as s:
-                row = run(s, text, path.name, actor=actor, note=note, now=now(), progress=progress)
-                version, report = row.id, row.report
-        except BundleInvalid as exc:
-            for p in exc.problems:
-                click.echo(str(p).replace(path.name, str(bundle), 1), err=True)
-            sys.exit(1)
-    click.echo(f"published version {version} of {bundle}")
-    later = report.pop("planned_later", 0)
-    for key, items in report.items():
-        if items:
-            click.echo(f"  {key}: {items if isinstance(items, int) else ', '.join(items)}")
-    if later:
-        click.echo(f"  the workflow worker now plans the reminders, reclaims and timed reclassification of {later:,} "
-                   f"records again, a chunk at a time (`tierwise serve` runs it, or `tierwise worker`)")
+    with _app(database, instance) as app:
+        with click.progressbar(length=1, label=labels["reclassify"], file=sys.stderr) as bar:
+            def progress(phase, done, total):
+                if bar.label != labels[phase]:  # a new phase starts its own count
+                    bar.label, bar.pos = labels[phase], 0
+                bar.length = max(total, 1)
+                bar.update(done - bar.pos)
+            try:
+                with app.app_context(), transaction(app) as s:
+                    row = run(s, text, path.name, actor=actor, note=note, now=now(), progress=progress)
+                    version, report = row.id, row.report
+            except BundleInvalid as exc:
+                for p in exc.problems:
+                    click.echo(str(p).replace(path.name, str(bundle), 1), err=True)
+                sys.exit(1)
+        click.echo(f"published version {version} of {bundle}")
+        later = report.pop("planned_later", 0)
+        for key, items in report.items():
+            if items:
+                click.echo(f"  {key}: {items if isinstance(items, int) else ', '.join(items)}")
+        if not later:
+            return
+        if not wait:
+            click.echo(f"  the workflow worker now plans the reminders, reclaims and timed reclassification of "
+                       f"{later:,} records again, a chunk at a time (`tierwise serve` runs it, or `tierwise worker`; "
+                       f"--wait does it here)")
+            return
+        with app.app_context(), click.progressbar(length=later, label="planning reminders (after the publish)",
+                                                  file=sys.stderr) as bar:
+            def moved(state):
+                bar.length = max(state["total"], 1)
+                bar.update(state["done"] - bar.pos)
+            state = replan.run_here(app.extensions["tierwise.sessions"], version, moved)
+    if state["finished"]:
+        click.echo(f"  reminders, reclaims and timed reclassification planned again for {state['total']:,} records")
+    else:
+        failing = state["failing"] or {}
+        raise click.ClickException(
+            f"planning stopped at {state['done']:,} of {state['total']:,} records: {failing.get('error', '?')}; the "
+            f"worker tries again at {failing.get('retry_at', '?')} (`tierwise serve` or `tierwise worker`)")
 
 
 @main.group()

@@ -65,7 +65,7 @@ def _run_links(app, now: datetime, limit: int | None = None) -> list[str]:
 
 def _progress(app, version: int):
     with transaction(app) as s:
-        return replan.progress(s, version)
+        return replan.progress_of(s, version)
 
 
 @pytest.mark.parametrize("stripes", [1, 3])
@@ -250,3 +250,30 @@ def test_a_link_locks_its_records_so_a_save_meanwhile_waits(world, publish, froz
     assert outcomes and outcomes[0].startswith("planned ")
     with transaction(app) as s:  # and once the link committed, the save goes through
         s.execute(update(Record).where(Record.id == first).values(title="改名"))
+
+
+@pytest.mark.parametrize("wait", [False, True])
+def test_tierwise_publish_leaves_the_planning_to_the_workers_or_waits_for_it(world, database_url, tmp_path, frozen,
+                                                                           monkeypatch, wait):
+    from click.testing import CliRunner
+
+    from designer.cli import main
+    app = world
+    monkeypatch.setattr(schedule, "INLINE", 0)
+    monkeypatch.setattr(replan, "CHUNK", 9)
+    monkeypatch.setattr(replan, "STRIPES", {"sqlite": 2, "postgresql": 2})
+    bundle = tmp_path / "manufacturing.yaml"
+    bundle.write_text(CHANGED, encoding="utf-8")
+    result = CliRunner().invoke(main, ["publish", str(bundle), *(["--wait"] if wait else []), "--database",
+                                       database_url, "--instance", str(tmp_path / "instance")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    with transaction(app) as s:
+        customers = s.scalar(select(func.count()).select_from(Record).where(Record.object == "customer"))
+        state = replan.progress_of(s, s.scalar(select(func.max(BundleVersion.id))))
+    if wait:
+        assert f"planned again for {customers:,} records" in result.stdout
+        assert state == {"done": customers, "total": customers, "finished": True, "failing": None}
+    else:
+        assert f"timed reclassification of {customers:,} records again" in result.stdout
+        assert state == {"done": 0, "total": customers, "finished": False, "failing": None}

@@ -379,7 +379,7 @@ def planning():
         version = current(s).version
     except NoBundle:
         return jsonify(version=None, planning=None)
-    return jsonify(version=version, planning=replan.progress(s, version))
+    return jsonify(version=version, planning=replan.progress_of(s, version))
 
 
 @bp.get("/studio/api/publish/running")

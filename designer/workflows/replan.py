@@ -25,7 +25,7 @@ what fell due since fires at once. A record saved meanwhile was planned by
 its save; planning it again gives the same firings.
 
 A newer publish cancels the chains (`supersede`): it plans every record
-itself. `progress` tells the page how far the chains have come.
+itself. `progress_of` tells the page how far the chains have come.
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def supersede(session: Session, current, now: datetime):
                     .execution_options(synchronize_session=False))
 
 
-def progress(session: Session, version: int) -> dict | None:
+def progress_of(session: Session, version: int) -> dict | None:
     """{"done", "total", "finished", "failing"} of `version`'s chains together, or None when the publish
     planned every record itself. `failing`: while a next link keeps failing, its error and when it is tried
     again ({"error", "retry_at"}), else None."""
@@ -98,6 +98,41 @@ def progress(session: Session, version: int) -> dict | None:
             failing = {"error": pending[0].outcome, "retry_at": pending[0].due_at.isoformat()}
     finished = not any(link.status == "pending" for link in links)
     return {"done": done, "total": total, "finished": finished, "failing": failing}
+
+
+def run_here(factory, version: int, progress=None) -> dict | None:
+    """Run `version`'s chains in this process until they are done (`tierwise publish --wait`), a link a
+    transaction as a worker's claim would take it: on SQLite under the write lock, on PostgreSQL skipping a
+    link another worker holds, so a worker running meanwhile shares the work and no link runs twice.
+    `progress(state)` after each link. Stops early, leaving it to the workers, when what is left is a link
+    that failed and waits for its retry, or nothing is due. Returns the chains' state (`progress_of`)."""
+    import time as _time
+
+    from ..bundles.workspace import current
+    from ..clock import now
+    from .worker import run_one
+    while True:
+        with factory() as s:
+            sqlite = s.get_bind().dialect.name == "sqlite"
+            if sqlite:
+                s.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            at = now()
+            query = select(Firing).where(Firing.kind == KIND, Firing.status == "pending",
+                                         Firing.bundle_version == version, Firing.due_at <= at) \
+                .order_by(Firing.id).limit(1)
+            link = s.scalar(query if sqlite else query.with_for_update(skip_locked=True))
+            if link is not None:
+                run_one(s, current(s), link, at)
+                s.commit()
+            # none free: on PostgreSQL maybe every due link is another worker's right now
+            held = link is None and not sqlite and s.scalar(query.with_only_columns(Firing.id)) is not None
+            state = progress_of(s, version)
+        if progress is not None and state is not None:
+            progress(state)
+        if state is None or state["finished"] or (link is None and not held):
+            return state
+        if held:
+            _time.sleep(0.2)
 
 
 @handler(KIND, chunked=True)  # one link per claim; and a chain stopped half-way would leave records unplanned
