@@ -385,7 +385,7 @@ class Firing(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(255), unique=True)
-    #: reminder | reclassify | pool_reclaim | pool_warn | automation_date | automation_cron
+    #: reminder | reclassify | pool_reclaim | pool_warn | automation_date | automation_cron | replan (no record)
     kind: Mapped[str] = mapped_column(String(32))
     record_id: Mapped[int | None] = mapped_column(BigInteger)
     due_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -217,3 +217,21 @@ def test_a_quick_api_publish_answers_with_its_version_and_problems_at_once(app, 
     bad = api_admin.post("/bundle", raw=b"objects: [", content_type="application/yaml")
     assert bad.status_code == 422 and bad.body["error"]["problems"][0]["line"] >= 1
     assert _versions(app) == 2
+
+
+def test_the_api_says_how_far_the_workers_planning_is(app, api_admin, publish, frozen, monkeypatch):
+    from designer.workflows import replan, schedule
+
+    from .test_replan import CHANGED, SOURCE, _load_template, _run_links
+    publish(SOURCE)
+    _load_template(app, "manufacturing")
+    assert api_admin.get("/bundle").body["planning"] is None  # the publish planned every record itself
+    monkeypatch.setattr(schedule, "INLINE", 0)
+    monkeypatch.setattr(replan, "STRIPES", {"sqlite": 1, "postgresql": 1})
+    published = api_admin.post("/bundle", raw=CHANGED.encode(), content_type="application/yaml")
+    assert published.status_code == 201
+    total = published.body["planning"]["total"]
+    assert published.body["planning"] == {"done": 0, "total": total, "finished": False, "failing": None}
+    _run_links(app, frozen)
+    assert api_admin.get("/bundle").body["planning"] == {"done": total, "total": total, "finished": True,
+                                                         "failing": None}

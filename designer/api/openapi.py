@@ -180,6 +180,7 @@ def _generic_schemas() -> dict:
         "version": {"type": "integer"}, "bundle": {"type": "string"}, "filename": {"type": "string"},
         "published_at": {"type": "string", "format": "date-time"}, "published_by": {"type": ["string", "null"]},
         "note": {"type": "string"}, "report": {"type": "object"}, "source": {"type": "string"},
+        "planning": _PLANNING,
     }}
     objects = {"type": "object", "properties": {
         "version": {"type": "integer"}, "bundle": {"type": "string"}, "title": {"type": "string"},
@@ -197,6 +198,13 @@ def _generic_schemas() -> dict:
     }}
     return {"Problem": problem, "BundleProblem": bundle_problem, "Error": error, "Explanation": explanation,
             "History": history, "BundleVersion": version, "Objects": objects, "PublishJob": job}
+
+
+#: how far the workers are with planning every record again after a large publish (null: the publish did it)
+_PLANNING = {"type": ["object", "null"], "properties": {
+    "done": {"type": "integer"}, "total": {"type": "integer"}, "finished": {"type": "boolean"},
+    "failing": {"type": ["object", "null"], "properties": {"error": {"type": "string"},
+                                                           "retry_at": {"type": "string", "format": "date-time"}}}}}
 
 
 def _json(schema: dict, description: str) -> dict:
@@ -283,7 +291,8 @@ def document(cur) -> dict:
                          "application/json": {"schema": {"type": "object"}},
                          "text/plain": {"schema": {"type": "string"}}}},
                      "responses": {"201": _json({"type": "object", "properties": {
-                         "version": {"type": "integer"}, "report": {"type": "object"}, "job": _ref("PublishJob")}},
+                         "version": {"type": "integer"}, "report": {"type": "object"}, "job": _ref("PublishJob"),
+                         "planning": _PLANNING}},
                          "published within a few seconds"),
                          "202": _json({"type": "object", "properties": {"job": _ref("PublishJob")}},
                                       "still publishing: poll the Location (/bundle/publishes/{id})"),
@@ -294,7 +303,8 @@ def document(cur) -> dict:
                                                             "and its report once done (admins)", "tags": ["bundle"],
                     "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
                     "responses": {"200": _json({"type": "object", "properties": {
-                        "job": _ref("PublishJob"), "version": {"type": "integer"}, "report": {"type": "object"}},
+                        "job": _ref("PublishJob"), "version": {"type": "integer"}, "report": {"type": "object"},
+                        "planning": _PLANNING},
                         "required": ["job"]}, "the job (with the version once done)"),
                         **_errors(401, 403, 404, 422, 500)}},
         },

@@ -35,6 +35,7 @@ from ..records import listing
 from ..records.duplicates import DuplicateFound
 from ..records.store import StaleRecord, children_of, delete_record, save
 from ..security import csrf
+from ..workflows import replan
 from . import body as bodies
 from . import openapi
 from .responses import ApiError, invalid, problems_json, reply
@@ -440,7 +441,8 @@ def publish_bundle():
     publishing.wait(app, job.id)
     state, version = _publish_state(job.id)
     if state["status"] == "done":
-        return reply({"version": version.id, "report": version.report, "job": state}, 201,
+        return reply({"version": version.id, "report": version.report, "job": state,
+                      "planning": replan.progress_of(db.session(), version.id)}, 201,
                      {"Location": url_for("api.show_bundle")})
     if state["finished"]:
         raise _publish_failed(state)
@@ -453,7 +455,8 @@ def show_publish(job_id: int):
     _role("admin")
     state, version = _publish_state(job_id)
     if version is not None:
-        return reply({"job": state, "version": version.id, "report": version.report})
+        return reply({"job": state, "version": version.id, "report": version.report,
+                      "planning": replan.progress_of(db.session(), version.id)})
     if state["finished"] and state["status"] != "done":
         raise _publish_failed(state)
     return reply({"job": state})
@@ -491,10 +494,11 @@ def _invalid_bundle(problems: list, **extra) -> ApiError:
 @bp.get("/bundle")
 def show_bundle():
     _role("admin", "manager")
-    row = db.session().scalar(select(BundleVersion).order_by(BundleVersion.id.desc()).limit(1))
+    s = db.session()
+    row = s.scalar(select(BundleVersion).order_by(BundleVersion.id.desc()).limit(1))
     if row is None:
         raise ApiError(404, "no_bundle", "No bundle has been published yet.")
-    return reply(version_json(row, source=True))
+    return reply({**version_json(row, source=True), "planning": replan.progress_of(s, row.id)})
 
 
 @bp.get("/openapi.json")
