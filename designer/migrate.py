@@ -15,11 +15,14 @@ def include_object(obj, name, type_, reflected, compare_to):
 
     Per-classification expression indexes are made by publishing; title search
     structures are dialect-specific (FTS5 tables, trigram indexes) and made by
-    raw SQL in their migration, as is PostgreSQL's index of `history_hours`
-    (which appends there, keyed on SQLite: migration 0010).
+    raw SQL in their migration, as are PostgreSQL's index of `history_hours`
+    (which appends there, keyed on SQLite: migration 0010) and SQLite's
+    partial indexes of the history by a row's neighbours (migration 0014).
     """
     if type_ == "index" and name and (name.startswith("ix_records_c_")
-                                      or name in ("ix_records_title_trgm", "ix_history_hours")):
+                                      or name in ("ix_records_title_trgm", "ix_history_hours",
+                                                  "ix_classification_history_key_prev",
+                                                  "ix_classification_history_key_next")):
         return False
     return not (type_ == "table" and name and name.startswith("records_title"))
 

@@ -198,6 +198,8 @@ class ClassificationChange(Base):
                             "prev_at", "next_at"),
                       Index("ix_classification_history_key_record", "key", "record_id", "at", "id", "old", "new",
                             "prev_at", "next_at"))
+    # and on SQLite two partial indexes by a row's neighbours, made by migration 0014's SQL
+    # (designer.migrate.include_object)
 
 
 class RecordValue(Base):

@@ -25,6 +25,7 @@ the history's covering (key, at, ...) index (migration 0007).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -242,9 +243,7 @@ def migration(session: Session, obj: str, key: str, owners, first: datetime, sec
     cells: dict = {}
     left: dict = {}
     arrived: dict = {}
-    pairs = _pairs(obj, key, owners, first, second, shared, pg)
-    for before, after, n in (_hash_joined(session, pairs) if pg else session.execute(pairs)):
-        before, after = normal(before), normal(after)
+    for (before, after), n in _pairs(session, obj, key, owners, first, second, shared, pg).items():
         left[before] = left.get(before, 0) + n
         arrived[after] = arrived.get(after, 0) + n
         if before is None and after is None:
@@ -262,19 +261,64 @@ def migration(session: Session, obj: str, key: str, owners, first: datetime, sec
     return Migration(cells)
 
 
-def _pairs(obj: str, key: str, owners, first: datetime, second: datetime, shared: bool, pg: bool):
-    """(value at `first`, value at `second`, records) of the records that changed in between.
+def _pairs(session: Session, obj: str, key: str, owners, first: datetime, second: datetime, shared: bool,
+           pg: bool) -> Counter:
+    """(value at `first`, value at `second`) -> records, of the records that changed in between.
 
     Each history row knows the instants of its record's previous and next
-    change of the key (`prev_at`, `next_at`; migration 0013), so a record's
-    first change in the window is the row whose previous one is not in it,
-    and its last the row whose next one is not. A record that changed once is
-    one row that is both: counted by (old, new) as the covering (key, at, ...)
-    index is scanned. Only the records that changed more than once have their
-    first row's `old` paired with their last row's `new`: joined on
-    PostgreSQL (hashed), grouped by record on SQLite, which joins by a seek
-    per record (a year at a million customers: 0.65 s joined, 0.42 s
-    grouped). In a scope, the window's rows in it are gathered once.
+    change of the key (`prev_at`, `next_at`; migration 0013). On SQLite,
+    for everyone, from the rows of the records that changed more than once
+    only (`_by_neighbours`); otherwise from the window's rows (`_in_window`),
+    which on PostgreSQL's parallel scans and for a scope's gathered ids is
+    the faster (measured at a million customers: PostgreSQL a year 436 ms
+    against 514–534, a team's 90 days 353 against 626–640; SQLite a team's
+    90 days 325–385 against 404)."""
+    if pg or owners is not None or shared:
+        rows = _in_window(obj, key, owners, first, second, shared, pg)
+        out: Counter = Counter()
+        for old, new, n in (_hash_joined(session, rows) if pg else session.execute(rows)):
+            out[(normal(old), normal(new))] += n  # a pair both parts give is summed
+        return out
+    return _by_neighbours(session, obj, key, first, second)
+
+
+def _by_neighbours(session: Session, obj: str, key: str, first: datetime, second: datetime) -> Counter:
+    """`_pairs` on SQLite for everyone. A record that changed once in the window is one row whose neighbours
+    are both outside it: its (old, new) is the pair. Those are most of the window's rows, and they are never
+    read: the window's changes of each kind are summed from `history_hours` (`_window_kinds`), less the rows of
+    the records that changed more than once, found by their neighbours in two partial indexes (migration 0014):
+    the rows whose previous change is in the window (`p`: later changes; the last one's `new` is the value at
+    `second`), and those whose next change is in it but whose previous one is not (`f`: first changes; `old`
+    is the value at `first`). A record's `f` row and last `p` row are paired by record id. A year at a million
+    customers read 539,000 rows of the covering index twice; now 198,000 entries (635–678 ms → 452–456)."""
+    def changed(*where):
+        return _changes(obj, key, None, False).add_columns(H.c.record_id, H.c.old, H.c.new).where(*where)
+    p = changed(H.c.prev_at.is_not(None), H.c.prev_at > first, H.c.prev_at <= second, H.c.at <= second) \
+        .add_columns((H.c.next_at.is_(None) | (H.c.next_at > second)).label("last")).cte("p")
+    f = changed(H.c.next_at.is_not(None), H.c.next_at > first, H.c.next_at <= second, H.c.at > first,
+                H.c.prev_at.is_(None) | (H.c.prev_at <= first)).cte("f")
+    both = union_all(select(p.c.old, p.c.new), select(f.c.old, f.c.new)).subquery("rows")
+    rows = select(literal(0).label("part"), both.c.old, both.c.new, func.count()).group_by(both.c.old, both.c.new)
+    last = p.alias("l")
+    joined = select(literal(1), f.c.old, last.c.new, func.count()).select_from(f) \
+        .join(last, (last.c.record_id == f.c.record_id) & last.c.last).group_by(f.c.old, last.c.new)
+    out = _window_kinds(session, obj, key, first, second)
+    for part, old, new, n in session.execute(union_all(rows, joined)):
+        out[(normal(old), normal(new))] += n if part else -n
+    return Counter({pair: n for pair, n in out.items() if n})
+
+
+def _in_window(obj: str, key: str, owners, first: datetime, second: datetime, shared: bool, pg: bool):
+    """`_pairs` from the window's rows: (value at `first`, value at `second`, records).
+
+    A record's first change in the window is the row whose previous one is
+    not in it, and its last the row whose next one is not. A record that
+    changed once is one row that is both: counted by (old, new) as the
+    covering (key, at, ...) index is scanned. Only the records that changed
+    more than once have their first row's `old` paired with their last row's
+    `new`: joined on PostgreSQL (hashed), grouped by record on SQLite, which
+    joins by a seek per record (a year at a million customers: 0.65 s joined,
+    0.42 s grouped). In a scope, the window's rows in it are gathered once.
     """
     window = _changes(obj, key, owners, shared, pg).add_columns(
         H.c.record_id, H.c.old, H.c.new,
@@ -301,6 +345,25 @@ def _pairs(obj: str, key: str, owners, first: datetime, second: datetime, shared
         .where(~(rows.c.starts & rows.c.ends)).group_by(rows.c.record_id).subquery("ends")
     more = select(ends.c.old, ends.c.new, func.count()).group_by(ends.c.old, ends.c.new)
     return union_all(once, more)  # read as `once`'s columns: the JSON texts decoded
+
+
+def _window_kinds(session: Session, obj: str, key: str, first: datetime, second: datetime) -> Counter:
+    """(old, new) -> changes in (first, second] for everyone: whole UTC hours from `history_hours`, an hour that
+    `first` or `second` splits from the history itself."""
+    split = changes.edges(first, [second])
+    stmt = select(C.c.old, C.c.new, func.sum(C.c.n)).where(
+        _is(C.c.object, obj), _is(C.c.key, key), C.c.hour_end > first, C.c.hour_end <= second,
+        C.c.owner == changes.EVERYONE)
+    if split:
+        stmt = stmt.where(C.c.hour_end.not_in([hi for _lo, hi in split]))
+    out: Counter = Counter()
+    for old, new, n in session.execute(stmt.group_by(C.c.old, C.c.new)):
+        out[(normal(json.loads(old)), normal(json.loads(new)))] += int(n)
+    for lo, hi in split:
+        rows = select(H.c.old, H.c.new, func.count()).where(H.c.key == key, H.c.at > lo, H.c.at <= min(hi, second))
+        for old, new, n in session.execute(rows.group_by(H.c.old, H.c.new)):
+            out[(normal(old), normal(new))] += n
+    return out
 
 
 def _hash_joined(session: Session, stmt) -> list:
