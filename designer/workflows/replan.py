@@ -29,13 +29,17 @@ itself. `progress_of` tells the page how far the chains have come.
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from ..bundles.workspace import current
+from ..clock import now
 from ..models import Firing, Record
 from .schedule import Cancel, handler, plan, plan_published, published_after
+from .worker import run_one
 
 KIND = "replan"
 #: records planned per link of a chain (one transaction of the worker: about a second)
@@ -45,7 +49,7 @@ CHUNK = 1000
 STRIPES = {"postgresql": 4, "sqlite": 1}
 
 
-def start(session: Session, current, objects: list[str], total: int, now: datetime) -> list[Firing]:
+def start(session: Session, current, objects: list[str], now: datetime) -> list[Firing]:
     """Plan the first link of each chain for the records of `objects` (in the publish's transaction): due at
     the publish's instant, so the workers take them at once. Each chain gets a stripe of every object's ids,
     of about the same number of records (`ntile` over the ids)."""
@@ -69,7 +73,7 @@ def start(session: Session, current, objects: list[str], total: int, now: dateti
 
 
 def supersede(session: Session, current, now: datetime):
-    """Cancel the chain of an older version (a newer publish plans every record again itself)."""
+    """Cancel the chains of an older version (a newer publish plans every record again itself)."""
     session.execute(update(Firing).where(Firing.kind == KIND, Firing.status == "pending",
                                          Firing.bundle_version != current.version)
                     .values(status="cancelled", finished_at=now,
@@ -106,11 +110,6 @@ def run_here(factory, version: int, progress=None) -> dict | None:
     link another worker holds, so a worker running meanwhile shares the work and no link runs twice.
     `progress(state)` after each link. Stops early, leaving it to the workers, when what is left is a link
     that failed and waits for its retry, or nothing is due. Returns the chains' state (`progress_of`)."""
-    import time as _time
-
-    from ..bundles.workspace import current
-    from ..clock import now
-    from .worker import run_one
     while True:
         with factory() as s:
             sqlite = s.get_bind().dialect.name == "sqlite"
@@ -132,7 +131,7 @@ def run_here(factory, version: int, progress=None) -> dict | None:
         if state is None or state["finished"] or (link is None and not held):
             return state
         if held:
-            _time.sleep(0.2)
+            time.sleep(0.2)
 
 
 @handler(KIND, chunked=True)  # one link per claim; and a chain stopped half-way would leave records unplanned

@@ -168,7 +168,7 @@ def after_publish(session: Session, current, now: datetime, progress=None) -> in
         return 0
     total = session.scalar(select(func.count()).select_from(Record).where(Record.object.in_(objects)))
     if total > INLINE:
-        replan.start(session, current, sorted(objects), total, now)
+        replan.start(session, current, sorted(objects), now)
         return total
     done = 0
     for object_key in sorted(objects):
