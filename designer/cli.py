@@ -8,6 +8,7 @@ import sys
 import time
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, UTC
+from itertools import islice
 from pathlib import Path
 
 import click
@@ -455,7 +456,12 @@ def _import_job(session, app, cur, file, object_key, sheet, children, child_obje
 
     def columns_of(table, o, headers, key=None):
         parent = bundle.objects[o.parent] if o.parent else None
-        columns = mapping.guess(headers, o, parent=parent, match=key)
+        try:
+            samples = [cells for _number, cells in islice(table.rows(), 20)]
+        except SheetError as exc:
+            raise click.ClickException(str(exc)) from None
+        judged = mapping.judge(headers, o, parent=parent, match=key, samples=samples)
+        columns = [target for target, _how in judged]
         if parent is not None and mapping.PARENT not in columns:
             raise click.ClickException(f"{table.label}: no column is headed {parent.fields[key].label} (or {key}) "
                                        f"to match the {o.key} rows to their {parent.key}")
@@ -463,7 +469,9 @@ def _import_job(session, app, cur, file, object_key, sheet, children, child_obje
         if problems:
             raise click.ClickException(f"{table.label}: cannot map the columns: " + "; ".join(
                 f"{code} {field}".strip() for code, field in problems))
-        used = ", ".join(f"{h} → {c}" for h, c in zip(headers, columns) if c)
+        how_said = {mapping.SIMILAR: " (guessed from a similar heading)",
+                    mapping.CONTENT: " (guessed from the column's values)"}
+        used = ", ".join(f"{h} → {c}{how_said.get(how, '')}" for h, (c, how) in zip(headers, judged) if c)
         ignored = ", ".join(h or "(empty)" for h, c in zip(headers, columns) if not c)
         click.echo(f"{o.key}: {used}" + (f"; ignored: {ignored}" if ignored else ""), err=True)
         return columns

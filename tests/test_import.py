@@ -378,3 +378,31 @@ def test_upload_refuses_what_is_not_a_table(crm, login, tmp_path):
                           content_type="multipart/form-data")
     assert response.status_code == 422
     assert admin.get("/o/order/import").status_code == 404
+
+
+def test_the_map_page_guesses_near_headings_and_asks_to_check_those_guesses(crm, login, db, tmp_path):
+    path = tmp_path / "名单.csv"
+    path.write_text("公司名称,联系电话,客户阶段,地区\n甲公司,13800138000,潜在,广东省/深圳市\n", encoding="utf-8")
+    admin = login("boss", role="admin")
+    location = upload(admin, path)
+    page = admin.get(location).get_data(as_text=True)
+    for i, key in enumerate(["name", "phone", "stage", "region"]):
+        assert f'selected value="{key}"' in page.split(f'id="c{i}"')[1].split("</select>")[0]
+    assert page.count("按相近的列名猜测，请核对。") == 3  # not for 地区, the label itself
+    assert 'id="c1-guess"' in page
+    page = admin.post(location, data={"c0": "name", "c1": "", "c2": "stage", "c3": "region", "mode": "partial",
+                                      "duplicates": "skip", "owner": "boss", "action": "preview"}).get_data(as_text=True)
+    assert page.count("按相近的列名猜测，请核对。") == 2 and 'id="c1-guess"' not in page  # the importer chose
+    assert count(db) == 0
+
+
+def test_cli_says_which_columns_it_guessed_from_near_headings_or_values(crm, cli, db, tmp_path):
+    path = tmp_path / "名单.csv"
+    rows = "".join(f"甲{i}公司,1380013800{i},广东省/深圳市\n" for i in range(4))
+    path.write_text("公司名称,备用列,地区\n" + rows, encoding="utf-8")
+    result = cli("import", path, "--object", "customer")
+    assert result.exit_code == 0, result.output
+    assert "公司名称 → name (guessed from a similar heading)" in result.output
+    assert "备用列 → phone (guessed from the column's values)" in result.output
+    assert "地区 → region" in result.output and "地区 → region (" not in result.output
+    assert count(db) == 4

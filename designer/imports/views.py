@@ -31,7 +31,7 @@ from ..models import ImportJob, ImportProblem, User
 from ..records.expression_filter import where_clause
 from . import export, jobs
 from .forms import UploadForm, mapping_form
-from .mapping import guess, match_fields, problems, unmapped_required
+from .mapping import EXACT, judge, match_fields, problems, unmapped_required
 from .rows import Rows
 from .runner import BATCH
 from .sheets import SheetError, Table, checksum, sheet_names
@@ -216,14 +216,17 @@ def mapping(job_id: int):
     form_type = mapping_form(obj, headers, owners=_owners(user), child_sources=kids.sources, child=child,
                              child_objects=[(k, cur.bundle.objects[k].label) for k in obj.children],
                              child_headers=kids.headers, match=kids.match)
-    child_guess = guess(kids.headers, child, parent=obj, match=kids.match) if child else []
+    judged = judge(headers, obj, samples=_samples(main))
+    child_judged = judge(kids.headers, child, parent=obj, match=kids.match, samples=_samples(kids.table)) \
+        if child else []
+    child_guess = [target for target, _how in child_judged]
     if posted:
         form = form_type()
         if form.child_for.data != kids.signature:  # another child table, object or match key: map it afresh
             for i, target in enumerate(child_guess):
                 form[f"k{i}"].data = target
     else:
-        data = {f"c{i}": t for i, t in enumerate(guess(headers, obj))}
+        data = {f"c{i}": t for i, (t, _how) in enumerate(judged)}
         data.update({f"k{i}": t for i, t in enumerate(child_guess)})
         form = form_type(data={**data, "owner": user.username})
     form.child_for.data = kids.signature
@@ -270,7 +273,25 @@ def mapping(job_id: int):
         s.rollback()
     return render_template("imports/map.html", job=job, obj=obj, child=child, form=form, headers=headers,
                            child_headers=kids.headers, issues=issues, missing=missing, preview=preview,
-                           child_preview=child_preview, bundle=cur.bundle)
+                           child_preview=child_preview, bundle=cur.bundle, unsure=_unsure(judged, columns),
+                           child_unsure=_unsure(child_judged, child_columns))
+
+
+def _samples(table: Table | None) -> list[list]:
+    """The cells of the first rows, from which a column's values tell what it holds (`mapping.judge`)."""
+    if table is None:
+        return []
+    try:
+        return [cells for _number, cells in islice(table.rows(), PREVIEW)]
+    except SheetError:
+        return []
+
+
+def _unsure(judged: list, columns: list[str]) -> dict[int, str]:
+    """column -> how its target was guessed, where the guess was not a heading equal to a field's label or key
+    and the column still goes to the guessed field: the page asks the importer to check those."""
+    return {i: how for i, (target, how) in enumerate(judged)
+            if target and how != EXACT and i < len(columns) and columns[i] == target}
 
 
 def _preview(s, rows: Rows, table: Table, headers: list[str], columns: list[str]) -> dict:
