@@ -23,12 +23,14 @@ def create_app(config: dict | None = None) -> Flask:
 
     from .api.views import bp as api_bp
     from .auth.views import bp as auth_bp
+    from .exports.views import bp as exports_bp
     from .imports.views import bp as imports_bp
     from .records.views import bp as records_bp
     app.register_blueprint(auth_bp)
     app.register_blueprint(records_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(imports_bp)
+    app.register_blueprint(exports_bp)
 
     from flask_babel import lazy_gettext as _l
     from .workflows.inbox_views import InboxLabel, bp as inbox_bp

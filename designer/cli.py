@@ -588,8 +588,9 @@ def export_(out, object_key, expr, fmt, username, database, instance):
     from sqlalchemy import select
 
     from .bundles.workspace import NoBundle, current
-    from .imports import export
+    from .exports import files as export
     from .models import User
+    from .records import listing
     from .records.expression_filter import where_clause
     fmt = fmt or ("csv" if out.lower().endswith(".csv") else "xlsx")
     with _app(database, instance) as app, app.extensions["tierwise.sessions"]() as s:
@@ -611,21 +612,25 @@ def export_(out, object_key, expr, fmt, username, database, instance):
                 raise click.BadParameter(f"no user `{username}`", param_hint="--user")
         else:
             user = User(username="", role="admin")  # the command line sees the whole workspace
+        args = {"expr": expr.strip()} if expr.strip() else {}
         count = -1  # the heading row
-
-        def counted(rows):
-            nonlocal count
-            for row in rows:
-                count += 1
-                yield row
-        rows = counted(export.rows(s, cur, obj, user, {"expr": expr.strip()} if expr.strip() else {}, fmt=fmt))
-        if fmt == "xlsx":
-            with open(out, "wb") as fh:
-                export.write_xlsx(rows, fh, obj.label)
-        else:
-            with open(out, "w", encoding="utf-8", newline="") as fh:
-                for chunk in export.csv_chunks(rows):
-                    fh.write(chunk)
+        with click.progressbar(length=listing.count(s, cur, obj, user, args), label=f"export {obj.key}",
+                               file=sys.stderr) as bar:
+            def counted(rows):
+                nonlocal count
+                for row in rows:
+                    count += 1
+                    if count:
+                        bar.update(1)
+                    yield row
+            rows = counted(export.rows(s, cur, obj, user, args, fmt=fmt))
+            if fmt == "xlsx":
+                with open(out, "wb") as fh:
+                    export.write_xlsx(rows, fh, obj.label)
+            else:
+                with open(out, "w", encoding="utf-8", newline="") as fh:
+                    for chunk in export.csv_chunks(rows):
+                        fh.write(chunk)
     click.echo(f"exported {count} {obj.key} record(s) to {out}")
 
 

@@ -568,3 +568,40 @@ class PublishJob(Base):
 
 
 __all__ += ["PublishJob"]
+
+
+class ExportJob(Base):
+    """An export of a long list to XLSX or CSV, written in a background thread (designer.exports.jobs).
+
+    The list's filters are kept as the page had them (`args`), so the file is
+    the list the user saw. The file is written beside the instance's other
+    files under a name only this row knows, and handed only to its user;
+    it is deleted a day after it was made (`expired`).
+    """
+
+    __tablename__ = "export_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(150))
+    object: Mapped[str] = mapped_column(String(63))
+    #: xlsx | csv
+    fmt: Mapped[str] = mapped_column(String(8))
+    #: the list's query arguments: filters, search, expression, sort
+    args: Mapped[dict] = mapped_column(Json, default=dict)
+    #: running | done | failed | interrupted | expired (the file was deleted)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    #: the name the download is offered under, and where the file is kept
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    path: Mapped[str] = mapped_column(Text, default="")
+    #: {"message": ...} when it failed
+    report: Mapped[dict] = mapped_column(Json, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_export_jobs_username", "username", "created_at"),)
+
+
+__all__ += ["ExportJob"]

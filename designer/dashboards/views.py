@@ -20,7 +20,7 @@ from ..auth.login import current_db_user
 from ..auth.scope import owners_visible_to
 from ..bundles.workspace import NoBundle, current
 from ..clock import now
-from ..imports.export import csv_chunks
+from ..exports.files import csv_chunks
 from ..models import Team, User
 from . import charts
 from .filters import classifications, funnel_fields, parse

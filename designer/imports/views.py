@@ -1,4 +1,4 @@
-"""Import and export pages: upload a file, map its columns, preview, run with a progress bar; export a list.
+"""Import pages: upload a file, map its columns, preview, run with a progress bar.
 
 Who may import: everyone signed in. Admins and managers choose the owner of
 the new records (a manager among the people they manage); a rep's imported
@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import secrets
 import tempfile
-import unicodedata
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from urllib.parse import quote
 
-from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   stream_with_context, url_for)
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
@@ -26,20 +23,18 @@ from .. import db
 from ..auth.login import current_db_user
 from ..auth.scope import owners_visible_to
 from ..bundles.workspace import NoBundle, current
+from ..downloads import XLSX, send_temporary
 from ..clock import now
 from ..models import ImportJob, ImportProblem, User
-from ..records.expression_filter import where_clause
-from . import export, jobs
+from . import jobs
 from .forms import UploadForm, mapping_form
 from .mapping import EXACT, judge, match_fields, problems, unmapped_required
 from .rows import Rows
 from .runner import BATCH
 from .sheets import SheetError, Table, checksum, sheet_names
 
-bp = Blueprint("imports", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/static/imports")
+bp = Blueprint("imports", __name__, template_folder="templates")
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: rows shown in the preview
 PREVIEW = 20
 
@@ -332,7 +327,7 @@ def errors(job_id: int):
     cur = _workspace()
     out = tempfile.TemporaryFile()
     write_errors(db.session(), cur.bundle, job, out)
-    return _send(out, XLSX, f"{Path(job.filename).stem}-errors.xlsx")
+    return send_temporary(out, XLSX, f"{Path(job.filename).stem}-errors.xlsx")
 
 
 @bp.route("/import/<int:job_id>/resume", methods=["POST"])
@@ -349,53 +344,3 @@ def resume(job_id: int):
     jobs.start(app, job.id)
     flash(_("The import goes on from where it stopped."), "ok")
     return redirect(url_for(".show", job_id=job.id))
-
-
-def _attachment(name: str) -> str:
-    simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii").replace('"', "")
-    return f"attachment; filename=\"{simple}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
-def _send(out, mimetype: str, name: str) -> Response:
-    """A download of the temporary file `out`, read in chunks and closed when sent (or abandoned)."""
-    size = out.tell()
-    out.seek(0)
-
-    def chunks():
-        with out:
-            while data := out.read(1 << 16):
-                yield data
-    return Response(chunks(), mimetype=mimetype, headers={"Content-Disposition": _attachment(name),
-                                                          "Content-Length": str(size)})
-
-
-@bp.route("/o/<object_key>/export.<fmt>")
-@login_required
-def export_list(object_key: str, fmt: str):
-    if fmt not in export.FORMATS:
-        abort(404)
-    cur = _workspace()
-    obj = _object(cur, object_key)
-    user = current_db_user()
-    args = request.args.to_dict()
-    args.pop("after", None)
-    if args.get("expr", "").strip():
-        _clause, problem = where_clause(db.session(), cur.bundle, obj.key, args["expr"].strip())
-        if problem:
-            flash(_("The filter has an error (column %(column)s): fix it, then export.", column=problem["column"]), "error")
-            return redirect(url_for("records.list_records", object_key=obj.key, **args))
-    name = f"{obj.label}-{now().astimezone(cur.bundle.tz):%Y%m%d-%H%M}.{fmt}"
-    if fmt == "xlsx":
-        out = tempfile.TemporaryFile()
-        export.write_xlsx(export.rows(db.session(), cur, obj, user, args, fmt="xlsx"), out, obj.label)
-        return _send(out, XLSX, name)
-    sessions = current_app.extensions["tierwise.sessions"]
-    user_id = user.id
-
-    def generate():
-        with sessions() as s:
-            yield from export.csv_chunks(export.rows(s, cur, obj, s.get(User, user_id), args, fmt="csv"))
-
-    response = Response(stream_with_context(generate()), mimetype="text/csv")
-    response.headers["Content-Disposition"] = _attachment(name)
-    return response

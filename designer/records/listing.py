@@ -49,6 +49,48 @@ def _decode(cursor: str):
 
 
 def query(session: Session, cur, obj, user, args, *, size: int = 50) -> Page:
+    """A page of the list `args` describe (filters, search, expression, sort, `after` cursor) as `user` sees it."""
+    page, stmt = _filtered(session, cur, obj, user, args)
+    column = {"updated": Record.updated_at, "title": func.coalesce(Record.title, ""),
+              "created": Record.created_at}[page.sort.lstrip("-")]
+    descending = page.sort.startswith("-")
+    cursor = _decode(args.get("after", "")) if args.get("after") else None
+    if isinstance(cursor, list) and len(cursor) == 2 and isinstance(cursor[1], int):
+        value, last_id = cursor
+        if page.sort.lstrip("-") in ("updated", "created"):
+            try:
+                value = datetime.fromisoformat(value)
+            except (TypeError, ValueError):
+                value = None  # a cursor that was not ours: start from the first page
+        elif not isinstance(value, str):
+            value = None
+    else:
+        value = None
+    if value is not None:
+        if descending:
+            stmt = stmt.where(or_(column < value, and_(column == value, Record.id < last_id)))
+        else:
+            stmt = stmt.where(or_(column > value, and_(column == value, Record.id > last_id)))
+    order = (column.desc(), Record.id.desc()) if descending else (column.asc(), Record.id.asc())
+    rows = session.scalars(stmt.order_by(*order).limit(size + 1)).all()
+    page.records = rows[:size]
+    if len(rows) > size:
+        last = page.records[-1]
+        value = {"updated": last.updated_at, "title": last.title or "", "created": last.created_at}[page.sort.lstrip("-")]
+        page.next_cursor = _encode([value.isoformat() if hasattr(value, "isoformat") else value, last.id])
+    return page
+
+
+def count(session: Session, cur, obj, user, args) -> int:
+    """How many records the list `args` describe (what an export of it writes); 0 if its expression is wrong."""
+    page, stmt = _filtered(session, cur, obj, user, args)
+    if page.expr_error:
+        return 0
+    return session.scalar(stmt.with_only_columns(func.count()).order_by(None))
+
+
+def _filtered(session: Session, cur, obj, user, args) -> tuple[Page, object]:
+    """The list's page settings and its SELECT of records, filtered (scope, values, search, expression)."""
     dialect = session.get_bind().dialect.name
     # `object` alone picks top-level rows (children have their own object key); a `parent_id IS NULL` test
     # here would lead SQLite to walk the parent_id index over every top-level record.
@@ -88,34 +130,7 @@ def query(session: Session, cur, obj, user, args, *, size: int = 50) -> Page:
         clause, page.expr_error = where_clause(session, cur.bundle, obj.key, page.expr)
         if clause is not None:
             stmt = stmt.where(clause)
-    column = {"updated": Record.updated_at, "title": func.coalesce(Record.title, ""),
-              "created": Record.created_at}[page.sort.lstrip("-")]
-    descending = page.sort.startswith("-")
-    cursor = _decode(args.get("after", "")) if args.get("after") else None
-    if isinstance(cursor, list) and len(cursor) == 2 and isinstance(cursor[1], int):
-        value, last_id = cursor
-        if page.sort.lstrip("-") in ("updated", "created"):
-            try:
-                value = datetime.fromisoformat(value)
-            except (TypeError, ValueError):
-                value = None  # a cursor that was not ours: start from the first page
-        elif not isinstance(value, str):
-            value = None
-    else:
-        value = None
-    if value is not None:
-        if descending:
-            stmt = stmt.where(or_(column < value, and_(column == value, Record.id < last_id)))
-        else:
-            stmt = stmt.where(or_(column > value, and_(column == value, Record.id > last_id)))
-    order = (column.desc(), Record.id.desc()) if descending else (column.asc(), Record.id.asc())
-    rows = session.scalars(stmt.order_by(*order).limit(size + 1)).all()
-    page.records = rows[:size]
-    if len(rows) > size:
-        last = page.records[-1]
-        value = {"updated": last.updated_at, "title": last.title or "", "created": last.created_at}[page.sort.lstrip("-")]
-        page.next_cursor = _encode([value.isoformat() if hasattr(value, "isoformat") else value, last.id])
-    return page
+    return page, stmt
 
 
 def _contains(dialect: str, key: str, value: str):

@@ -26,8 +26,8 @@ from engine.explain import describe
 from engine.fields import option_index
 
 from ..records import listing
-from .words import words
-from .xlsx import safe_row, sheet_title
+from ..imports.words import words
+from ..imports.xlsx import safe_row, sheet_title
 
 FORMATS = ("xlsx", "csv")
 #: records read per query (one keyset page)
