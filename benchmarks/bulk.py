@@ -272,8 +272,8 @@ def replan(app, cur, source: str, later: datetime, customers: int, target,
     chains = chain.STRIPES["postgresql" if target.url.startswith("postgresql") else "sqlite"]
     by = f"{workers} worker process{'es' if workers != 1 else ''}" if workers else "this process"
     say(f"  then the workers' chains: {links:,} links of up to {chain.CHUNK:,} records ({chains} chain(s)) by {by} "
-        f"in {chain_s:.1f} s ({customers / chain_s:,.0f} customers/s; pool reclaims, date automations and "
-        f"time-driven instants in Python), each link one transaction{'; ' + str(left) + ' LEFT PENDING' if left else ''}"
+        f"in {chain_s:.1f} s ({customers / chain_s:,.0f} customers/s; follow-ups set-based per link, pool reclaims, "
+        f"date automations and time-driven instants in Python), each link one transaction{'; ' + str(left) + ' LEFT PENDING' if left else ''}"
         f"{'; the workers also ran ' + str(others) + ' that fell due meanwhile' if others else ''}")
     return held, chain_s
 

@@ -47,6 +47,12 @@ def _pending(app) -> set:
                 for f in s.scalars(select(Firing).where(Firing.status == "pending", Firing.kind != replan.KIND))}
 
 
+def _dues(app) -> dict:
+    """record id -> its follow-up due time."""
+    with transaction(app) as s:
+        return dict(s.execute(select(Record.id, Record.followup_due_at)).all())
+
+
 def _run_links(app, now: datetime, limit: int | None = None) -> list[str]:
     """Run the chain's pending links one transaction each, as a worker's tick takes them; their outcomes."""
     from designer.bundles.workspace import current
@@ -76,13 +82,13 @@ def test_the_chains_plan_what_the_publish_would_have_planned(world, publish, fro
     monkeypatch.setattr(schedule, "INLINE", 0)
     monkeypatch.setattr(replan, "CHUNK", 7)
     monkeypatch.setattr(replan, "STRIPES", {"sqlite": stripes, "postgresql": stripes})
-    before = _pending(app)
+    before, dues_before = _pending(app), _dues(app)
     later = publish(CHANGED)
     with transaction(app) as s:
         assert s.get(BundleVersion, later).report["planned_later"] == customers
     assert _progress(app, later) == {"done": 0, "total": customers, "finished": False, "failing": None}
-    # nothing planned one by one yet: the older version's reclaims and instants stand in
-    assert {f[1] for f in before - _pending(app)} <= {followups.KIND}  # follow-ups are planned set-based in the publish
+    # nothing planned yet: the older version's reminders, reclaims and instants stand in
+    assert _pending(app) == before and _dues(app) == dues_before
 
     with transaction(app) as s:
         firsts = [f.payload for f in s.scalars(select(Firing).where(Firing.kind == replan.KIND))]
@@ -96,16 +102,16 @@ def test_the_chains_plan_what_the_publish_would_have_planned(world, publish, fro
     outcomes = _run_links(app, frozen)
     assert sum(o.startswith("every record of this chain planned again") for o in outcomes) == stripes
     assert _progress(app, later) == {"done": customers, "total": customers, "finished": True, "failing": None}
-    in_background = _pending(app)
+    in_background, dues_in_background = _pending(app), _dues(app)
 
     monkeypatch.setattr(schedule, "INLINE", 10 ** 6)
     again = publish(CHANGED)
     assert _progress(app, again) is None
     in_publish = _pending(app)
-    assert in_background == in_publish
+    assert in_background == in_publish and dues_in_background == _dues(app)
     kinds = {f[1] for f in in_publish}
-    assert {"pool_reclaim", "reclassify"} <= kinds, kinds  # the world exercises the planners that moved
-    assert in_background != before
+    assert {"pool_reclaim", "reclassify", followups.KIND} <= kinds, kinds  # the world exercises every planner
+    assert in_background != before and dues_in_background != dues_before
 
 
 def test_a_newer_publish_cancels_the_chain(world, publish, frozen, monkeypatch):

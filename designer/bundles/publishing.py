@@ -1,8 +1,8 @@
 """Publishing from the web (the studio's page, the REST API) as a background job the client follows.
 
 At a few thousand records a publish takes a moment; at a million it takes
-minutes (every record reclassified in SQL, then the workspace's follow-ups
-planned set-based, or every record's firings below `schedule.INLINE`),
+minutes (every record reclassified in SQL, then, below `schedule.INLINE`
+records, every record's follow-ups and firings planned),
 longer than a request should wait — a proxy's or a client's timeout would
 cut it — and too long to show nothing. The studio and the API start the
 publish in a thread of the web process, wait a few seconds (a small

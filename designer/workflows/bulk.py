@@ -1,9 +1,12 @@
-"""Planning every record at once, after a publish: follow-ups set-based in SQL, reclassification in batches.
+"""Planning every record after a publish, a batch at a time: follow-ups set-based in SQL, time-driven
+reclassification in Python.
 
 A publish can change cadences for a million records; calling the per-record
 planner for each would cost a million classifier runs and a dozen queries
-apiece. Follow-ups are planned instead from one SELECT per batch of records
-that gives, per record and policy, the latest activity (a grouped
+apiece. Follow-ups are planned instead, for each batch of one object's
+records that `schedule.after_publish` hands the planners (inside the
+publish up to `schedule.INLINE` records, else after it in the workers'
+`replan` chains), from one SELECT over the batch's ids that gives, per record and policy, the latest activity (a grouped
 sub-query over the child rows) and the index of the first cadence entry
 that holds (a CASE over the conditions compiled to SQL by
 `engine.expr.sqlgen`). Due times depend only on (base day, cadence entry),
@@ -22,8 +25,10 @@ New records of a batched import come with their values in memory
 (`schedule.Change`): their cadences and instants are computed from those,
 as the per-record planners do, with the same writes.
 
-Whatever is still pending from an older version afterwards (a removed
-policy, an object that no longer depends on time) is cancelled.
+The publish itself does only what concerns the whole workspace at once:
+what can no longer apply (a removed policy, an object that no longer
+depends on time) is cancelled, and due times of objects without a policy
+cleared.
 """
 from __future__ import annotations
 
@@ -45,6 +50,8 @@ from .schedule import PUBLISHED, Change, bulk_planner, published
 
 #: records planned per statement round (bounded memory whatever the workspace's size)
 BATCH = 5000
+#: the largest id a record may have (a BIGINT's), for a range with no upper end
+_LAST_ID = 2 ** 63 - 1
 
 _FIRING = Firing.__table__
 _RECORD = Record.__table__
@@ -52,13 +59,13 @@ _RECORD = Record.__table__
 
 @bulk_planner
 def plan_all(session: Session, current, now: datetime, changes: list[Change] | None = None):
-    """After a publish: every record's follow-ups (set-based) and the clean-up of time-driven instants, the
-    objects whose records' instants are planned a batch at a time (`schedule.after_publish`) returned. With
-    `changes`: those records' instants, and for a batched import's new records their follow-ups too."""
+    """After a publish: the workspace-wide clean-ups of follow-ups and time-driven instants, and the objects
+    whose records are planned a batch at a time (`schedule.after_publish`: in the publish, or after it by the
+    workers' `replan` chains). With `changes` (such a batch, or a batched import's new records): their
+    follow-ups (a publish's batch set-based over its ids) and their instants."""
     if changes is None:
-        plan_followups(session, current, now)
-        return _reclassify_cleanup(session, current, now)
-    if changes and changes[0].cause != PUBLISHED:
+        return _followups_cleanup(session, current, now) | _reclassify_cleanup(session, current, now)
+    if changes:
         plan_followups(session, current, now, changes)
     plan_reclassify(session, current, now, changes)
     return None
@@ -68,29 +75,56 @@ def plan_all(session: Session, current, now: datetime, changes: list[Change] | N
 
 
 def plan_followups(session: Session, current, now: datetime, changes: list[Change] | None = None) -> dict:
-    """Plan every record's follow-ups under `current` (or the new records of `changes`, without the
-    workspace-wide clean-up); counts of what was kept, moved and planned."""
-    bundle = current.bundle
+    """Plan the follow-ups of every record under `current` with the workspace-wide clean-up (`changes` None),
+    or of the records of `changes` only: a publish's batch (one object's records, in id order) set-based over
+    its range of ids, a batched import's new records from their values in memory. Counts of what was kept,
+    moved and planned."""
     counts = {"records": 0, "kept": 0, "cancelled": 0, "planned": 0, "due_changed": 0}
-    by_object: dict[str, list[Policy]] = {}
-    for p in followup.policies(bundle):
-        by_object.setdefault(p.object, []).append(p)
-    for object_key, pols in by_object.items():
+    for object_key, pols in _policies(current.bundle).items():
         planner = _Planner(session, current, object_key, pols, now, counts)
         if changes is None:
             planner.run()
+            continue
+        mine = [c for c in changes if c.record.object == object_key]
+        if not mine:
+            continue
+        if mine[0].cause == PUBLISHED:
+            planner.run(after=mine[0].record_id - 1, upto=mine[-1].record_id)
         else:
-            planner.run_new([c for c in changes if c.record.object == object_key])
-    if changes is not None:
-        return counts
-    session.execute(update(_FIRING).where(_FIRING.c.kind == followups.KIND, _FIRING.c.status == "pending",
-                                          _FIRING.c.bundle_version != current.version)
-                    .values(status="cancelled", outcome="follow-up policy removed", finished_at=now))
+            planner.run_new(mine)
+    if changes is None:
+        _followups_cleanup(session, current, now)
+    return counts
+
+
+def _policies(bundle) -> dict[str, list[Policy]]:
+    """object key -> its follow-up policies."""
+    by_object: dict[str, list[Policy]] = {}
+    for p in followup.policies(bundle):
+        by_object.setdefault(p.object, []).append(p)
+    return by_object
+
+
+def _followups_cleanup(session: Session, current, now: datetime) -> set[str]:
+    """What a publish does at once for follow-ups, whatever the number of records: the pending reminders of
+    removed policies (or of a policy now on another object) cancelled, and the due times of records whose
+    object has no policy any more cleared. The objects with policies are returned: their records are planned
+    a batch at a time, and until a record's turn its reminders stay as they were — each one checks its due
+    time under the rules current when it fires, and is cancelled if it moved (`followups._decide`)."""
+    by_object = _policies(current.bundle)
+    policy = _FIRING.c.payload["policy"].as_string()
+    pending = update(_FIRING).where(_FIRING.c.kind == followups.KIND, _FIRING.c.status == "pending") \
+        .values(status="cancelled", outcome="follow-up policy removed", finished_at=now)
+    keys = [p.key for pols in by_object.values() for p in pols]
+    session.execute(pending.where(policy.not_in(keys)) if keys else pending)
+    for object_key, pols in by_object.items():
+        session.execute(pending.where(policy.in_([p.key for p in pols]), _FIRING.c.record_id.in_(
+            select(_RECORD.c.id).where(_RECORD.c.object != object_key))))
     stale = update(_RECORD).where(_RECORD.c.followup_due_at.is_not(None)).values(followup_due_at=None)
     if by_object:
         stale = stale.where(_RECORD.c.object.not_in(list(by_object)))
     session.execute(stale)
-    return counts
+    return set(by_object)
 
 
 class _Planner:
@@ -133,17 +167,18 @@ class _Planner:
                 in_python.add(i)
                 columns.append(f"NULL AS cad_{i}")
         sql = (f"SELECT r.id, r.created_at, r.followup_due_at, {', '.join(columns)} FROM records r "
-               f"WHERE r.object = :object AND r.id > :after ORDER BY r.id LIMIT :limit")
+               f"WHERE r.object = :object AND r.id > :after AND r.id <= :upto ORDER BY r.id LIMIT :limit")
         types = {"created_at": UtcDateTime(), "followup_due_at": UtcDateTime()}
         for i, p in enumerate(self.policies):
             types[f"last_{i}"] = UtcDateTime() if p.activity_time == "created_at" else String()
         return text(sql).columns(**types), params, in_python
 
-    def run(self):
+    def run(self, after: int = 0, upto: int | None = None):
+        """The object's records with ids in (`after`, `upto`], a batch at a time."""
         sql, params, in_python = self._statement()
-        after = 0
+        upto = _LAST_ID if upto is None else upto
         while True:
-            rows = self.session.execute(sql, {**params, "after": after, "limit": BATCH}).all()
+            rows = self.session.execute(sql, {**params, "after": after, "upto": upto, "limit": BATCH}).all()
             if not rows:
                 return
             dues = self._batch(rows, in_python, self._python_cadence(rows, in_python) if in_python else {})

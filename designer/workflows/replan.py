@@ -1,8 +1,9 @@
 """Planning every record again after a large publish, a chunk at a time, after the publish commits.
 
 A publish reclassifies every record in SQL in a minute at a million
-customers, but planning each record's reclaims, date automations and
-time-driven instants again is Python, about a millisecond a record: twenty
+customers, but planning each record's follow-ups, reclaims, date
+automations and time-driven instants again is Python, about a millisecond a
+record (follow-ups set-based per chunk, a fraction of that): twenty
 minutes in the publish's transaction, with SQLite's only write lock held
 (every rep's save waits, then fails) and on PostgreSQL the rewritten
 records locked. Beyond `schedule.INLINE` records, `schedule.after_publish`
@@ -19,7 +20,10 @@ Meanwhile a record not yet reached keeps its firings of the older version.
 They stay correct because every handler decides under the rules current
 when it fires: a time-driven instant reclassifies under them, a date
 automation checks its date and condition again, a reclaim checks
-`reclaim_when` again (and plans what applies if it no longer holds). Every
+`reclaim_when` again (and plans what applies if it no longer holds), a
+reminder checks its due time again (a moved one is cancelled; the link
+plans the new one). Lists show the record's older follow-up due time until
+its link runs. Every
 link plans as of the publish's instant, as the publish itself would have:
 what fell due since fires at once. A record saved meanwhile was planned by
 its save; planning it again gives the same firings.

@@ -21,7 +21,7 @@ from ..models import Firing, Record
 #: planner(session, current, change): brings the record's pending firings of one subsystem up to date
 PLANNERS: list[Callable] = []
 #: bulk planner(session, current, now, changes=None) of one subsystem. Without `changes` (after a
-#: publish): its workspace-wide part (schedules, clean-ups, what it plans set-based in SQL), returning the
+#: publish): its workspace-wide part (schedules, clean-ups), returning the
 #: objects whose records it plans one by one; `after_publish` then hands it those records a batch at a time
 #: as `changes` (cause PUBLISHED). With `changes` it plans those records from the values they carry: a
 #: publish's batch, or a batched import's new records.
@@ -148,7 +148,7 @@ def after_publish(session: Session, current, now: datetime, progress=None) -> in
     """Plan every record again under a newly published version (called by publish, in its transaction).
 
     Each bulk planner does its workspace-wide part here (cancellations,
-    schedules, follow-ups set-based in SQL). The records of the objects they
+    schedules). The records of the objects they
     plan one by one are then read a batch at a time, each with its children,
     coerced once, and handed to every planner together. Up to `INLINE` such
     records that happens here, in the publish's transaction; beyond, it would
