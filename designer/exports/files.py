@@ -25,13 +25,17 @@ from sqlalchemy.orm import Session
 from engine.explain import describe
 from engine.fields import option_index
 
-from ..records import listing
 from ..imports.words import words
 from ..imports.xlsx import safe_row, sheet_title
+from ..models import Record
+from ..records import listing
 
 FORMATS = ("xlsx", "csv")
 #: records read per query (one keyset page)
 PAGE = 500
+#: what is read of each record
+READ = (Record.id, Record.title, Record.owner, Record.pool, Record.data, Record.computed, Record.explain,
+        Record.created_at, Record.updated_at)
 _NUMBERS = ("integer", "number", "money", "percent")
 
 
@@ -65,18 +69,17 @@ def columns(bundle, obj) -> list[Column]:
 
 
 def records(session: Session, cur, obj, user, args) -> Iterator:
-    """The records of the list `args` describe (filters, search, expression, sort), as `user` sees them."""
+    """The records of the list `args` describe (filters, search, expression, sort), as `user` sees them: rows
+    of what a file shows of them (`READ`), which the session does not keep."""
     params = {k: v for k, v in (args.to_dict() if hasattr(args, "to_dict") else dict(args)).items() if k != "after"}
     while True:
-        page = listing.query(session, cur, obj, user, params, size=PAGE)
+        page = listing.query(session, cur, obj, user, params, size=PAGE, columns=READ)
         if page.expr_error:
             raise FilterInvalid(page.expr_error["column"], page.expr_error["message"])
         yield from page.records
         if not page.next_cursor:
             return
         params["after"] = page.next_cursor
-        for record in page.records:  # keep the session's memory bounded (the user row stays)
-            session.expunge(record)
 
 
 def rows(session: Session, cur, obj, user, args, *, fmt: str = "xlsx") -> Iterator[list]:
