@@ -58,7 +58,9 @@ def test_a_long_list_exports_in_the_background_and_downloads_when_written(server
     assert download.value.suggested_filename.startswith("客户-") and download.value.suggested_filename.endswith(".xlsx")
     saved = tmp_path / "export.xlsx"  # Playwright keeps the download under a name without a suffix
     download.value.save_as(saved)
-    rows = list(load_workbook(saved, read_only=True).worksheets[0].iter_rows(values_only=True))
+    workbook = load_workbook(saved, read_only=True)
+    rows = list(workbook.worksheets[0].iter_rows(values_only=True))
+    workbook.close()
     tier = list(rows[0]).index("客户等级")
     assert rows[0][0] == "客户名称" and {r[tier] for r in rows[1:]} == {"C"}
     assert len(rows) - 1 == 30 and page.locator('[data-k="total"]').inner_text() == "30"
