@@ -11,17 +11,16 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request
-from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
 from .. import db
 from ..auth.login import current_db_user
 from ..auth.scope import owners_visible_to
-from ..bundles.workspace import NoBundle, current
 from ..clock import now
 from ..exports.files import csv_chunks
 from ..models import Team, User
+from ..pages import workspace
 from . import charts
 from .filters import classifications, funnel_fields, parse
 
@@ -48,10 +47,7 @@ def _owners(s, owners, team: int | None) -> list[str] | None:
 def _view():
     """(bundle, filters, owners, teams) of this request; 503 without a bundle, a page saying why without tiers."""
     s = db.session()
-    try:
-        bundle = current(s).bundle
-    except NoBundle:
-        abort(503, _("No bundle has been published yet. An admin can publish one with `tierwise publish`."))
+    bundle = workspace().bundle
     scope = owners_visible_to(s, current_db_user())
     teams = _teams(s, scope)
     filters = parse(request.args, bundle, now().astimezone(bundle.tz).date(), teams)

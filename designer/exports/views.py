@@ -10,17 +10,29 @@ from __future__ import annotations
 
 import tempfile
 
-from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   send_file, stream_with_context, url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import login_required
 
 from .. import db
 from ..auth.login import current_db_user
-from ..bundles.workspace import NoBundle, current
 from ..clock import now
 from ..downloads import XLSX, attachment, send_temporary
 from ..models import ExportJob, User
+from ..pages import object_of, workspace
 from ..records import listing
 from ..records.expression_filter import where_clause
 from . import files, jobs
@@ -30,20 +42,6 @@ bp = Blueprint("exports", __name__, template_folder="templates")
 #: list arguments that are not filters (the page's cursor, the form's own fields)
 _NOT_FILTERS = ("after", "fmt", "csrf_token", "object_key")
 MIMETYPES = {"xlsx": XLSX, "csv": "text/csv"}
-
-
-def _workspace():
-    try:
-        return current(db.session())
-    except NoBundle:
-        abort(503, _("No bundle has been published yet. An admin can publish one with `tierwise publish`."))
-
-
-def _object(cur, key: str):
-    obj = cur.bundle.objects.get(key)
-    if obj is None or obj.parent is not None:
-        abort(404)
-    return obj
 
 
 def _filters(values) -> dict:
@@ -72,8 +70,8 @@ def start(object_key: str):
     fmt = request.form.get("fmt", "")
     if fmt not in files.FORMATS:
         abort(400)
-    cur = _workspace()
-    obj = _object(cur, object_key)
+    cur = workspace()
+    obj = object_of(cur, object_key)
     args = _filters(request.form.to_dict())
     if (back := _broken(cur, obj, args)) is not None:
         return back
@@ -92,8 +90,8 @@ def download_list(object_key: str, fmt: str):
     """The list `request.args` describe as a file, written now (CSV streamed as it is written)."""
     if fmt not in files.FORMATS:
         abort(404)
-    cur = _workspace()
-    obj = _object(cur, object_key)
+    cur = workspace()
+    obj = object_of(cur, object_key)
     user = current_db_user()
     args = _filters(request.args.to_dict())
     if (back := _broken(cur, obj, args)) is not None:
@@ -126,7 +124,7 @@ def _job(job_id: int) -> ExportJob:
 @login_required
 def show(job_id: int):
     job = _job(job_id)
-    cur = _workspace()
+    cur = workspace()
     obj = cur.bundle.objects.get(job.object)
     return render_template("exports/job.html", job=job, obj=obj, label=obj.label if obj else job.object,
                            state=jobs.state(current_app._get_current_object(), job))

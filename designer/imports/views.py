@@ -22,10 +22,10 @@ from sqlalchemy import select
 from .. import db
 from ..auth.login import current_db_user
 from ..auth.scope import owners_visible_to
-from ..bundles.workspace import NoBundle, current
-from ..downloads import XLSX, send_temporary
 from ..clock import now
+from ..downloads import XLSX, send_temporary
 from ..models import ImportJob, ImportProblem, User
+from ..pages import object_of, workspace
 from . import jobs
 from .forms import UploadForm, mapping_form
 from .mapping import EXACT, judge, match_fields, problems, unmapped_required
@@ -37,20 +37,6 @@ bp = Blueprint("imports", __name__, template_folder="templates")
 
 #: rows shown in the preview
 PREVIEW = 20
-
-
-def _workspace():
-    try:
-        return current(db.session())
-    except NoBundle:
-        abort(503, _("No bundle has been published yet. An admin can publish one with `tierwise publish`."))
-
-
-def _object(cur, key: str):
-    obj = cur.bundle.objects.get(key)
-    if obj is None or obj.parent is not None:
-        abort(404)
-    return obj
 
 
 def _job(job_id: int) -> ImportJob:
@@ -94,8 +80,8 @@ def _keep(upload) -> Path:
 @bp.route("/o/<object_key>/import", methods=["GET", "POST"])
 @login_required
 def upload(object_key: str):
-    cur = _workspace()
-    obj = _object(cur, object_key)
+    cur = workspace()
+    obj = object_of(cur, object_key)
     user = current_db_user()
     s = db.session()
     form = UploadForm()
@@ -199,7 +185,7 @@ def mapping(job_id: int):
     job = _job(job_id)
     if job.status != "draft":
         return redirect(url_for(".show", job_id=job.id))
-    cur = _workspace()
+    cur = workspace()
     obj = cur.bundle.objects.get(job.object) or abort(404)
     user = current_db_user()
     s = db.session()
@@ -302,7 +288,7 @@ def show(job_id: int):
     job = _job(job_id)
     if job.status == "draft":
         return redirect(url_for(".mapping", job_id=job.id))
-    cur = _workspace()
+    cur = workspace()
     obj = cur.bundle.objects.get(job.object) or abort(404)
     notes = db.session().scalars(select(ImportProblem).where(ImportProblem.job_id == job.id)
                                  .order_by(ImportProblem.stage.desc(), ImportProblem.file_row, ImportProblem.id)
@@ -324,7 +310,7 @@ def errors(job_id: int):
     job = _job(job_id)
     if job.status == "draft":
         abort(404)
-    cur = _workspace()
+    cur = workspace()
     out = tempfile.TemporaryFile()
     write_errors(db.session(), cur.bundle, job, out)
     return send_temporary(out, XLSX, f"{Path(job.filename).stem}-errors.xlsx")

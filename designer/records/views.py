@@ -15,6 +15,7 @@ from ..auth.scope import can_see
 from ..bundles.workspace import NoBundle, current
 from ..clock import now
 from ..models import AuditEntry, ClassificationChange, Record, User
+from ..pages import object_of, workspace
 from . import listing
 from .duplicates import DuplicateFound
 from .forms import form_class, form_data, form_sections, form_values
@@ -35,20 +36,6 @@ def navigation():
     return {"nav_objects": tops, "active_object": request.view_args.get("object_key") if request.view_args else None}
 
 
-def _workspace():
-    try:
-        return current(db.session())
-    except NoBundle:
-        abort(503, _("No bundle has been published yet. An admin can publish one with `tierwise publish`."))
-
-
-def _object(cur, key: str, top_level: bool = True):
-    obj = cur.bundle.objects.get(key)
-    if obj is None or (top_level and obj.parent is not None):
-        abort(404)
-    return obj
-
-
 def _record(record_id: int) -> Record:
     """A record the user may see, or 404 — the same answer whether it exists or not."""
     record = db.session().get(Record, record_id)
@@ -64,7 +51,7 @@ def _users():
 @bp.route("/")
 @login_required
 def home():
-    cur = _workspace()
+    cur = workspace()
     first = next((k for k, o in cur.bundle.objects.items() if o.parent is None), None)
     return redirect(url_for("records.list_records", object_key=first))
 
@@ -72,8 +59,8 @@ def home():
 @bp.route("/o/<object_key>/")
 @login_required
 def list_records(object_key: str):
-    cur = _workspace()
-    obj = _object(cur, object_key)
+    cur = workspace()
+    obj = object_of(cur, object_key)
     page = listing.query(db.session(), cur, obj, current_db_user(), request.args)
     return render_template("list.html", obj=obj, page=page, bundle=cur.bundle,
                            classifications=cur.bundle.classifications_of(obj.key))
@@ -94,8 +81,8 @@ def _put_problems(form, problems):
 @bp.route("/o/<object_key>/new", methods=["GET", "POST"])
 @login_required
 def new_record(object_key: str):
-    cur = _workspace()
-    obj = _object(cur, object_key)
+    cur = workspace()
+    obj = object_of(cur, object_key)
     form = form_class(obj, _users())()
     general, warnings = [], []
     if form.validate_on_submit():
@@ -122,11 +109,11 @@ def new_record(object_key: str):
 @bp.route("/r/<int:record_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(record_id: int):
-    cur = _workspace()
+    cur = workspace()
     record = _record(record_id)
     if record.parent_id is not None:
         return redirect(url_for("records.show", record_id=record.parent_id))
-    obj = _object(cur, record.object)
+    obj = object_of(cur, record.object)
     form_type = form_class(obj, _users())
     if request.method == "GET":
         form = form_type(data={**form_data(obj, record.data, cur.bundle), "Version": record.version})
@@ -160,7 +147,7 @@ def edit(record_id: int):
 @bp.route("/r/<int:record_id>")
 @login_required
 def show(record_id: int):
-    cur = _workspace()
+    cur = workspace()
     record = _record(record_id)
     if record.parent_id is not None:
         return redirect(url_for("records.show", record_id=record.parent_id))
@@ -186,7 +173,7 @@ def show(record_id: int):
 @bp.route("/r/<int:record_id>/<child_key>", methods=["POST"])
 @login_required
 def add_child(record_id: int, child_key: str):
-    cur = _workspace()
+    cur = workspace()
     record = _record(record_id)
     obj = cur.bundle.objects.get(record.object)
     if obj is None or child_key not in obj.children:
@@ -212,8 +199,8 @@ def add_child(record_id: int, child_key: str):
 @login_required
 def state(object_key: str):
     """Which fields are hidden and required for the values typed so far: the form updates live (no reload)."""
-    cur = _workspace()
-    obj = _object(cur, object_key, top_level=False)
+    cur = workspace()
+    obj = object_of(cur, object_key, top_level=False)
     clf = cur.bundle.classifier(obj.key)
     values = request.get_json(silent=True) or {}
     raw = {k: v for k, v in values.items() if k in obj.fields}

@@ -15,20 +15,13 @@ from sqlalchemy import and_, or_, select
 from .. import db
 from ..auth.login import current_db_user
 from ..auth.scope import can_see
-from ..bundles.workspace import NoBundle, current
 from ..clock import now
 from ..models import Firing, Record, Task, WorkflowEvent
+from ..pages import workspace
 from . import pools
 
 bp = Blueprint("pools", __name__, template_folder="templates")
 PAGE = 50
-
-
-def _workspace():
-    try:
-        return current(db.session())
-    except NoBundle:
-        abort(503, _("No bundle has been published yet. An admin can publish one with `tierwise publish`."))
 
 
 def _pool(cur, key: str, user) -> pools.Pool:
@@ -42,7 +35,7 @@ def _pool(cur, key: str, user) -> pools.Pool:
 @login_required
 def first():
     """The first pool the user may see (the top bar's link)."""
-    cur = _workspace()
+    cur = workspace()
     user = current_db_user()
     pool = next((p for p in pools.pools(cur.bundle)
                  if user.role == "admin" or pools.is_member(db.session(), p, user)), None)
@@ -55,7 +48,7 @@ def first():
 @bp.route("/pool/<pool_key>/")
 @login_required
 def show(pool_key: str):
-    cur = _workspace()
+    cur = workspace()
     user = current_db_user()
     pool = _pool(cur, pool_key, user)
     s = db.session()
@@ -79,7 +72,7 @@ def show(pool_key: str):
 @bp.route("/pool/<pool_key>/claim/<int:record_id>", methods=["POST"])
 @login_required
 def claim(pool_key: str, record_id: int):
-    cur = _workspace()
+    cur = workspace()
     user = current_db_user()
     _pool(cur, pool_key, user)
     s = db.session()
@@ -101,7 +94,7 @@ def claim(pool_key: str, record_id: int):
 @login_required
 def give_back(record_id: int):
     """Return a record to its pool: a reason and an explicit confirmation are both required."""
-    cur = _workspace()
+    cur = workspace()
     user = current_db_user()
     s = db.session()
     record = s.get(Record, record_id)
