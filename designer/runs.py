@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import Flask
 
+from .clock import now
 from .db import engine_of
 
 
@@ -47,3 +49,13 @@ class Runs:
     def remove(self, app: Flask, job_id: int) -> None:
         with self._lock:
             self._runs.pop(self._key(app, job_id), None)
+
+    def stopped(self, app: Flask, job, stale_after: timedelta) -> bool:
+        """Is `job` (a row with `id`, `status` and `heartbeat_at`) marked running though nothing runs it any more:
+        no thread of this process, and (on PostgreSQL, which several processes share) no heartbeat for
+        `stale_after`? On SQLite a run is this process's or gone."""
+        if job.status != "running" or self.get(app, job.id) is not None:
+            return False
+        if engine_of(app).dialect.name == "sqlite":
+            return True
+        return job.heartbeat_at is None or job.heartbeat_at < now() - stale_after

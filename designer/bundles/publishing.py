@@ -64,11 +64,7 @@ def live(app: Flask, job_id: int) -> Live | None:
 
 def interrupted(app: Flask, job: PublishJob) -> bool:
     """Is `job` marked running though nothing runs it any more?"""
-    if job.status != "running" or live(app, job.id) is not None:
-        return False
-    if engine_of(app).dialect.name == "sqlite":  # one process: a run is either this process's or gone
-        return True
-    return job.heartbeat_at is None or job.heartbeat_at < now() - STALE_AFTER
+    return _runs.stopped(app, job, STALE_AFTER)
 
 
 def running(app: Flask, session: Session) -> PublishJob | None:
