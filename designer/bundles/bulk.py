@@ -502,7 +502,8 @@ class _Builder:
                                        "exists": f"(COALESCE({ref}, 0) > 0)"}.get(node.func, ref)
         return out
 
-    def select(self, key: str, where: str, explain: bool | None, stored: bool = False) -> ObjectSql:
+    def select(self, key: str, where: str, explain: bool | None, stored: bool = False,
+               was: tuple = ()) -> ObjectSql:
         obj = self.bundle.objects[key]
         self.mentioned = _mentioned(self.bundle, key)
         children = {ck: Layout(self.names(ck, False), alias="ch", table=self.child_table(ck, None))
@@ -514,6 +515,11 @@ class _Builder:
         if stored:  # what the row holds now, carried up from the row already read (see compile_object)
             columns += ["was_computed", "was_explain"]
             selected += ["r.computed AS was_computed", "r.explain AS was_explain"]
+        for i, k in enumerate(was):  # small values, carried up from the row read anyway (see compile_object)
+            value = (f"CAST(NULLIF(r.computed -> '{k}', 'null'::jsonb) AS text)" if self.pg
+                     else f"json_extract(r.computed, '$.{k}')")
+            columns.append(f"w{i}")
+            selected.append(f"{value} AS w{i}")
         for ck, items in grouped.items():
             joins.append(f"LEFT JOIN (SELECT ch.parent_id AS pid, {', '.join(items)} FROM {self.child_table(ck, where)} "
                          f"ch GROUP BY ch.parent_id) g_{ck} ON g_{ck}.pid = r.id")
@@ -527,7 +533,7 @@ class _Builder:
         values = [(fk, obj.fields[fk].value_type) for fk in obj.formula_order] + [(c.key, c.type) for c in classes]
         if explain is None:  # the classifications' values only, as columns c_<key> (SQL values; jsonb on PostgreSQL)
             out = ["t.id AS id"] + [f"{f'to_jsonb(t.v_{c.key})' if self.pg else f't.v_{c.key}'} AS c_{c.key}"
-                                    for c in classes]
+                                    for c in classes] + [f"t.w{i} AS w{i}" for i in range(len(was))]
             return ObjectSql(key, f"SELECT {', '.join(out)} FROM ({chain}{self.fence()}) t", self.params,
                              [c.key for c in classes])
         self.quoted = {}
@@ -602,9 +608,12 @@ def _mentioned(bundle, key: str) -> set[str]:
 
 
 def compile_object(bundle, key: str, dialect: str, now: datetime, *, where: str = RANGE,
-                   explain: bool | None = True, stored: bool = False) -> ObjectSql:
+                   explain: bool | None = True, stored: bool = False, was: tuple = ()) -> ObjectSql:
     """The SELECT of (id, computed[, explain]) for the records of top-level object `key` that `where` keeps;
-    with `explain` None, of (id, c_<classification>...): the values alone, for counting.
+    with `explain` None, of (id, c_<classification>...): the values alone, for counting, and with `was`
+    (classification keys, values only) the stored value of each as w0, w1...: JSON text on PostgreSQL,
+    as `json_extract` reads it on SQLite, read from the row the SELECT reads anyway rather than by a
+    second look-up of each record by id.
 
     With `stored`, each row also carries the record's stored `computed` and `explain` as `was_computed` and
     `was_explain`, read from the row the SELECT reads anyway: comparing with them needs no second look-up
@@ -614,7 +623,7 @@ def compile_object(bundle, key: str, dialect: str, now: datetime, *, where: str 
     `where` is a condition with `{col}` for the record id (default: ids in :lo .. :hi).
     Raises `Unsupported` when an expression has no exact SQL form here.
     """
-    return _Builder(bundle, dialect, now).select(key, where, explain, stored)
+    return _Builder(bundle, dialect, now).select(key, where, explain, stored, was)
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -675,10 +684,12 @@ def tuned(session: Session):
     cache: a few per cent on a million records).
 
     PostgreSQL: no parallel workers, as each worker computes the children's grouped aggregates whole
-    for its share of the records (three times the work on two cores), and no JIT, whose compilation of
-    the generated expressions costs more than it saves on a chunk."""
+    for its share of the records (three times the work on two cores), no JIT, whose compilation of
+    the generated expressions costs more than it saves on a chunk, and 64 MB to sort and hash in: with
+    the default 4 MB the children's grouping spills to disk at 100,000 customers (a sort of the orders,
+    the hashed visits in five batches)."""
     if session.get_bind().dialect.name == "postgresql":
-        settings = {"max_parallel_workers_per_gather": "0", "jit": "off"}
+        settings = {"max_parallel_workers_per_gather": "0", "jit": "off", "work_mem": "64MB"}
     else:
         settings = {"cache_size": "-262144", "mmap_size": str(1 << 34)}  # mmap capped by the library's build
     before = {}
