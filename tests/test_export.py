@@ -151,6 +151,9 @@ def test_a_long_list_is_exported_in_the_background_and_only_its_user_gets_the_fi
         assert "filename*=UTF-8''%E5%AE%A2%E6%88%B7-" in download.headers["Content-Disposition"]
         direct = alice.get("/o/customer/export.xlsx?sort=title")
         assert xlsx_rows(download.data) == xlsx_rows(direct.data)  # the list, as the direct export gives it
+    listed = alice.get("/o/customer/").get_data(as_text=True)  # where she finds it again after leaving its page
+    assert f'href="/export/{job_id}">客户-' in listed and "(可以下载)" in listed
+    assert f"/export/{job_id}" not in login_as(app, "bob").get("/o/customer/").get_data(as_text=True)
     for other in ("bob", "boss"):  # not even her manager: the file holds what alice may see
         assert login_as(app, other).get(f"{job_page}/file").status_code == 404
         assert login_as(app, other).get(job_page).status_code == 404

@@ -96,6 +96,16 @@ def sweep(app: Flask, session: Session) -> int:
     return len(old)
 
 
+def recent(app: Flask, session: Session, user: User, object_key: str, limit: int = 3) -> list[tuple[ExportJob, str]]:
+    """The user's exports of `object_key` whose files are kept (or being written), newest first, with their
+    status as their page shows it: where a user who left the page finds the file again."""
+    jobs = session.scalars(select(ExportJob).where(ExportJob.username == user.username, ExportJob.object == object_key,
+                                                   ExportJob.status.in_(("running", "done")),
+                                                   ExportJob.created_at >= now() - KEEP)
+                           .order_by(ExportJob.id.desc()).limit(limit)).all()
+    return [(job, "interrupted" if interrupted(app, job) else job.status) for job in jobs]
+
+
 def state(app: Flask, job: ExportJob) -> dict:
     """The job as its page polls it."""
     entry = live(app, job.id)

@@ -1,7 +1,7 @@
 """Record pages for reps and managers: lists with filters, entry forms, the record page with "why"."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
@@ -14,6 +14,7 @@ from ..auth.login import current_db_user
 from ..auth.scope import can_see
 from ..bundles.workspace import NoBundle, current
 from ..clock import now
+from ..exports import jobs as export_jobs
 from ..models import AuditEntry, ClassificationChange, Record, User
 from ..pages import object_of, workspace
 from . import listing
@@ -61,9 +62,11 @@ def home():
 def list_records(object_key: str):
     cur = workspace()
     obj = object_of(cur, object_key)
-    page = listing.query(db.session(), cur, obj, current_db_user(), request.args)
+    user = current_db_user()
+    page = listing.query(db.session(), cur, obj, user, request.args)
     return render_template("list.html", obj=obj, page=page, bundle=cur.bundle,
-                           classifications=cur.bundle.classifications_of(obj.key))
+                           classifications=cur.bundle.classifications_of(obj.key),
+                           exports=export_jobs.recent(current_app._get_current_object(), db.session(), user, obj.key))
 
 
 def _put_problems(form, problems):
