@@ -605,3 +605,31 @@ class ExportJob(Base):
 
 
 __all__ += ["ExportJob"]
+
+
+class ImpactJob(Base):
+    """An impact preview of the studio's draft, computed in a background thread (designer.studio.previewing).
+
+    At a million records the preview reads every record and its children: a
+    minute or more, longer than a request may wait. The page polls this row
+    for the count and takes the result from it when it is `done`.
+    """
+
+    __tablename__ = "impact_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str | None] = mapped_column(String(150))
+    #: running | done | failed | interrupted | superseded (the same user asked again meanwhile)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    #: the preview (`bundles.impact.preview` with the studio's `effects`) when done
+    result: Mapped[dict] = mapped_column(Json, default=dict)
+    #: {"message": ...} when it failed
+    report: Mapped[dict] = mapped_column(Json, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+__all__ += ["ImpactJob"]

@@ -114,7 +114,8 @@ def _insert_records(app, revenues):
                    for i, amount in enumerate(revenues)])
 
 
-def test_build_form_and_tiers_test_preview_publish_then_a_rep_gets_tier_a(app, server, browser, make_user):
+def test_build_form_and_tiers_test_preview_publish_then_a_rep_gets_tier_a(app, server, browser, make_user,
+                                                                           monkeypatch):
     alice_password = make_user("alice")
     _insert_records(app, REVENUES)
     admin = _login(browser, server, "admin", make_user("admin", role="admin"))
@@ -185,12 +186,16 @@ def test_build_form_and_tiers_test_preview_publish_then_a_rep_gets_tier_a(app, s
     assert [row.locator("td").first.inner_text() for row in result.locator("tr.held").all()] == ["1", "2"]
     assert result.locator(".because").first.inner_text() == "A：命中规则 1「年采购额百万以上」；依据：年采购额 = 1,500,000"
 
+    from designer.studio import previewing
+    monkeypatch.setattr(previewing, "WAIT", 0)  # the page follows the preview's job until its result is there
+    polled = []
+    admin.on("request", lambda r: polled.append(r.url) if "/studio/api/impact/" in r.url else None)
     admin.click('.studio-tabs >> text="影响预览与发布"')
     matrix = admin.locator('.matrix[data-key="tier"]')
     matrix.wait_for(timeout=60_000)
     cells = {(c.get_attribute("data-from"), c.get_attribute("data-to")): int(c.inner_text().replace(",", ""))
              for c in matrix.locator("td[data-to]").all() if c.inner_text().strip() not in ("", "0")}
-    assert cells == {("", "A"): 600, ("", "B"): 300, ("", "C"): 100}
+    assert cells == {("", "A"): 600, ("", "B"): 300, ("", "C"): 100} and polled
     _shoot(admin, "studio-impact.png")
 
     admin.fill("#publish-note", "首个客户表单与 A/B/C 分级")

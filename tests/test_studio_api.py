@@ -360,6 +360,53 @@ def test_impact_preview_counts_transitions_and_what_would_follow(admin, publish,
     assert admin.post("/studio/api/impact").get_json()["followups"]["created"] == 2
 
 
+def test_a_long_impact_preview_is_followed_by_its_count_and_a_newer_one_stops_it(admin, publish, login, app,
+                                                                              monkeypatch):
+    from designer.bundles import impact
+    from designer.studio import previewing
+    publish(IMPACT)
+    rep = login("alice")
+    for i in range(5):
+        _new_record(rep, name=f"客户{i}", stage="成交", revenue=str(100000 * i), renew_on="")
+    admin.put("/studio/api/draft/source", json={"source": IMPACT.read_text("utf-8").replace(
+        '"revenue >= 1000000", value: A', '"revenue >= 200000", value: A')})
+    at_once = admin.post("/studio/api/impact").get_json()  # a few records: the answer within the request
+    assert at_once["records"] == 5 and at_once["job"]["status"] == "done"
+
+    monkeypatch.setattr(previewing, "WAIT", 0)
+    monkeypatch.setattr(impact, "STEP", 1)
+    gate = __import__("threading").Event()
+    counted = []
+    real = impact._Count.add
+
+    def slow(self, n=1):  # the preview waits after its first record until the test lets it go on
+        real(self, n)
+        counted.append(self.done)
+        gate.wait(10)
+    monkeypatch.setattr(impact._Count, "add", slow)
+    started = admin.post("/studio/api/impact")
+    assert started.status_code == 202
+    job = started.get_json()["job"]
+    assert job["status"] == "running" and job["total"] == 5 and not job["finished"]
+    for _ in range(100):
+        polled = admin.get(f"/studio/api/impact/{job['id']}")
+        if polled.get_json()["job"]["done"] >= 1:
+            break
+        __import__("time").sleep(0.05)
+    assert polled.status_code == 202 and polled.get_json()["job"]["done"] == 1  # the count as it grows
+    newer = admin.post("/studio/api/impact").get_json()["job"]  # the admin asks again: the first one stops
+    gate.set()
+    previewing.wait(app, job["id"], 10)
+    previewing.wait(app, newer["id"], 10)
+    stopped = admin.get(f"/studio/api/impact/{job['id']}")
+    assert stopped.status_code == 409 and stopped.get_json()["job"]["status"] == "superseded"
+    done = admin.get(f"/studio/api/impact/{newer['id']}")
+    assert done.status_code == 200 and done.get_json()["records"] == 5
+    assert {k: v for k, v in done.get_json().items() if k != "job"} == \
+        {k: v for k, v in at_once.items() if k != "job"}  # the same preview as the one given at once
+    assert admin.get("/studio/api/impact/999").status_code == 404
+
+
 def test_impact_preview_refuses_an_invalid_draft(crm, admin):
     admin.put("/studio/api/draft/source", json={"source": CRM.read_text("utf-8").replace("default: C", "default: Z")})
     response = admin.post("/studio/api/impact")

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import heapq
 import json
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -31,9 +32,12 @@ from .bulk import compile_object, tuned
 from .workspace import Current
 
 BATCH = 500
+#: records between two reports of `preview`'s progress
+STEP = 1000
 
 
-def preview(session: Session, current: Current | None, new_bundle: Bundle, now: datetime, samples: int = 5) -> dict:
+def preview(session: Session, current: Current | None, new_bundle: Bundle, now: datetime, samples: int = 5,
+            progress: Callable[[int, int], None] | None = None) -> dict:
     """The impact of publishing `new_bundle` at `now` on every stored top-level record.
 
     Returns (JSON-serialisable)::
@@ -54,13 +58,15 @@ def preview(session: Session, current: Current | None, new_bundle: Bundle, now: 
                                    "explain": {...},             # the new Result.explain() entry
                                    "sentence": "A：命中规则 1「…」；…"}]}]}}}}}
 
-    Values are as stored in JSON (a collect classification's value is a list).
+    Values are as stored in JSON (a collect classification's value is a list). `progress(done, total)` is
+    called as records are counted (every `STEP`), for a page that shows how far the preview is.
     """
     dialect = session.get_bind().dialect.name
     out = {"records": 0, "objects": {}}
-    for key, obj in new_bundle.objects.items():
-        if obj.parent is not None:
-            continue
+    tops = [key for key, obj in new_bundle.objects.items() if obj.parent is None]
+    count = _Count(progress, session.scalar(select(func.count()).select_from(Record).where(Record.object.in_(tops)))
+                   if progress else 0)
+    for key in tops:
         old = {c.key: c for c in (current.bundle.classifications_of(key) if current and key in current.bundle.objects
                                   else [])}
         new = {c.key: c for c in new_bundle.classifications_of(key)}
@@ -70,14 +76,15 @@ def preview(session: Session, current: Current | None, new_bundle: Bundle, now: 
             plan = compile_object(new_bundle, key, dialect, now, where="{col} IS NOT NULL", explain=None,
                                   was=tuple(keys))
         except Unsupported as exc:
-            entry = _python(session, new_bundle, key, keys, now, samples)
+            entry = _python(session, new_bundle, key, keys, now, samples, count)
             entry["reason"] = f"SQL cannot express {exc.what} (column {exc.column})"
         else:
             try:
                 with tuned(session):
-                    entry = _sql(session, new_bundle, key, keys, lists, plan, dialect, now, samples)
+                    entry = _sql(session, new_bundle, key, keys, lists, plan, dialect, now, samples, count)
             except DBAPIError as exc:  # as a publish does: this object in Python, and why
-                entry = _python(session, new_bundle, key, keys, now, samples)
+                count.rewind()
+                entry = _python(session, new_bundle, key, keys, now, samples, count)
                 entry["reason"] = f"the database refused the SQL: {str(exc.orig).splitlines()[0]}"
         for k, rows in entry.pop("pairs").items():
             c = new.get(k) or old[k]
@@ -85,7 +92,30 @@ def preview(session: Session, current: Current | None, new_bundle: Bundle, now: 
                                                    "added" if k in new else "removed", rows)
         out["objects"][key] = entry
         out["records"] += entry["records"]
+        count.finished(entry["records"])
     return out
+
+
+class _Count:
+    """The records counted so far for `progress`, reported every `STEP` (an object computed in Python after
+    its SQL failed is counted again from where that object began)."""
+
+    def __init__(self, progress, total: int):
+        self.progress, self.total = progress, total
+        self.before = self.done = 0
+
+    def add(self, n: int = 1):
+        self.done += n
+        if self.progress is not None and (self.done % STEP == 0 or n > 1):
+            self.progress(self.done, max(self.total, self.done))
+
+    def rewind(self):
+        self.done = self.before
+
+    def finished(self, records: int):
+        self.before = self.done = self.before + records
+        if self.progress is not None:
+            self.progress(self.done, max(self.total, self.done))
 
 
 def _summary(label: str, status: str, rows: list[tuple]) -> dict:
@@ -130,7 +160,7 @@ def _plain(value):
 # -- in SQL --------------------------------------------------------------------------------------
 
 
-def _sql(session, bundle, key, keys, lists, plan, dialect, now, samples) -> dict:
+def _sql(session, bundle, key, keys, lists, plan, dialect, now, samples, count: _Count) -> dict:
     pg = dialect == "postgresql"
     # One pass gives each record's stored (w<i>) and new (c_<key>) value per classification, counted here as it
     # streams: no temporary table, no query per classification. The stored values are carried up from the row
@@ -146,6 +176,7 @@ def _sql(session, bundle, key, keys, lists, plan, dialect, now, samples) -> dict
     result = session.execute(text(f"SELECT {', '.join(['s.id'] + columns)} FROM ({plan.sql}) s"), plan.params)
     for row in result:  # per pair: [count, the lowest `samples` ids so far as a max-heap of -id]
         records += 1
+        count.add()
         rid = row[0]
         for i, slot in enumerate(seen):
             pair = (row[2 * i + 1], row[2 * i + 2])
@@ -204,7 +235,8 @@ def _sample(rid, title, clf, explain: dict):
 # -- in Python (what SQL cannot express) ---------------------------------------------------------
 
 
-def _python(session, bundle, key, keys, now, samples) -> dict:
+def _python(session, bundle, key, keys, now, samples, count: _Count | None = None) -> dict:
+    count = count or _Count(None, 0)
     clf = bundle.classifier(key)
     children = bundle.objects[key].children
     counts: dict = {}
@@ -229,6 +261,7 @@ def _python(session, bundle, key, keys, now, samples) -> dict:
                     explain = explain or codecs.to_json(result.explain(), bundle.tz)
                     slot[3].append(_sample(row.id, row.title, clf, explain)(k))
         records += len(batch)
+        count.add(len(batch))
         last = batch[-1].id
         for rows in kids.values():
             for child_rows in rows.values():

@@ -20,15 +20,13 @@ from engine import codecs
 from .. import db
 from ..auth.login import manager as login_manager
 from ..bundles import publishing
-from ..bundles.impact import preview
 from ..bundles.workspace import NoBundle, current
 from ..clock import now
-from ..models import PublishJob, Record
+from ..models import ImpactJob, PublishJob, Record
 from ..records.store import children_of, raw_of
 from ..workflows import replan
 from . import check as expressions
-from . import drafts, roundtrip, templates_market, tester, versions
-from .effects import effects
+from . import drafts, previewing, roundtrip, templates_market, tester, versions
 from .keys import key_for
 
 bp = Blueprint("studio", __name__, template_folder="templates", static_folder="static",
@@ -298,19 +296,38 @@ def test_record():
 
 @bp.post("/studio/api/impact")
 def impact_preview():
+    """The draft's impact, computed in the background (`previewing`): the preview itself if it is done
+    within a few seconds, else 202 and the job, whose count the page polls until the preview is there."""
     s = db.session()
     row = _draft()
     s.commit()
     bundle = _valid_bundle(row)
-    try:
-        cur = current(s)
-    except NoBundle:
-        cur = None
-    at = now()
-    reply = preview(s, cur, bundle, at, samples=5)
-    reply.update(effects(s, bundle, at))
-    s.rollback()
-    return jsonify(reply)
+    app = current_app._get_current_object()
+    job = previewing.start(app, s, bundle, current_user.username)
+    previewing.wait(app, job.id)
+    return _impact_reply(job.id)
+
+
+@bp.get("/studio/api/impact/<int:job_id>")
+def impact_progress(job_id: int):
+    return _impact_reply(job_id)
+
+
+def _impact_reply(job_id: int):
+    s = db.session()
+    s.expire_all()
+    job = s.get(ImpactJob, job_id)
+    if job is None:
+        return _fail(404, _("There is no impact preview %(id)s.", id=job_id))
+    state = previewing.state(current_app._get_current_object(), job)
+    if state["status"] == "done":
+        return jsonify({**job.result, "job": state})
+    if state["status"] == "running":
+        return jsonify(job=state), 202
+    if state["status"] == "superseded":
+        return _fail(409, _("A newer impact preview was started; this one stopped."), job=state)
+    return _fail(500, _("The impact preview stopped: %(why)s. Open this page again to compute it again.",
+                        why=state["message"] or _("the server that computed it stopped")), job=state)
 
 
 @bp.post("/studio/api/publish")

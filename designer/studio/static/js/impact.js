@@ -109,11 +109,25 @@ function showProblems(problems) {
 
 function updateButton() { $("publish").disabled = page.blocked || !page.impact || page.publishing; }
 
+/** A preview that takes longer than the request waited: its count, polled until the result is there. */
+async function computing(reply) {
+  while (reply.status === 202) {
+    const job = reply.data.job;
+    const bar = el("progress", {max: String(Math.max(job.total, 1)), value: String(job.done), "aria-label": t("computing_impact")});
+    $("impact-out").replaceChildren(el("div", {class: "publish-progress", role: "status"}, bar,
+      el("p", {class: "meta"}, t("computing_n", {done: num(job.done), total: num(job.total)}))));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    reply = await api("GET", `/studio/api/impact/${job.id}`);
+  }
+  return reply;
+}
+
 async function load() {
   $("impact-out").replaceChildren(el("p", {class: "meta"}, t("computing_impact")));
   page.impact = null;
   updateButton();
-  const reply = await api("POST", "/studio/api/impact");
+  const reply = await computing(await api("POST", "/studio/api/impact"));
+  if (reply.status === 409 && reply.data && reply.data.job) return;  // a newer preview (another load) took over
   if (reply.status === 409 || (reply.data && reply.data.problems)) {
     showProblems(reply.data.problems || []);
     $("impact-out").replaceChildren(el("p", {class: "flash error"}, errorText(reply)));
