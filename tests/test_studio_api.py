@@ -385,18 +385,21 @@ def test_a_long_impact_preview_is_followed_by_its_count_and_a_newer_one_stops_it
         gate.wait(10)
     monkeypatch.setattr(impact._Count, "add", slow)
     started = admin.post("/studio/api/impact")
-    assert started.status_code == 202
-    job = started.get_json()["job"]
-    assert job["status"] == "running" and job["total"] == 5 and not job["finished"]
-    for _ in range(100):
-        polled = admin.get(f"/studio/api/impact/{job['id']}")
-        if polled.get_json()["job"]["done"] >= 1:
-            break
-        __import__("time").sleep(0.05)
-    assert polled.status_code == 202 and polled.get_json()["job"]["done"] == 1  # the count as it grows
-    newer = admin.post("/studio/api/impact").get_json()["job"]  # the admin asks again: the first one stops
-    gate.set()
-    previewing.wait(app, job["id"], 10)
+    try:
+        assert started.status_code == 202
+        job = started.get_json()["job"]
+        assert job["status"] == "running" and not job["finished"]
+        for _ in range(200):
+            polled = admin.get(f"/studio/api/impact/{job['id']}")
+            if polled.get_json()["job"]["done"] >= 1:
+                break
+            __import__("time").sleep(0.05)
+        assert polled.status_code == 202 and (polled.get_json()["job"]["done"], polled.get_json()["job"]["total"]) \
+            == (1, 5)  # the count as it grows
+        newer = admin.post("/studio/api/impact").get_json()["job"]  # the admin asks again: the first one stops
+    finally:
+        gate.set()
+        previewing.wait(app, job["id"], 10)
     previewing.wait(app, newer["id"], 10)
     stopped = admin.get(f"/studio/api/impact/{job['id']}")
     assert stopped.status_code == 409 and stopped.get_json()["job"]["status"] == "superseded"
@@ -405,6 +408,12 @@ def test_a_long_impact_preview_is_followed_by_its_count_and_a_newer_one_stops_it
     assert {k: v for k, v in done.get_json().items() if k != "job"} == \
         {k: v for k, v in at_once.items() if k != "job"}  # the same preview as the one given at once
     assert admin.get("/studio/api/impact/999").status_code == 404
+    from datetime import UTC, datetime
+
+    from designer.clock import freeze
+    with freeze(datetime(2027, 1, 1, tzinfo=UTC)):  # a day later the next preview deletes the old ones
+        previewing.wait(app, admin.post("/studio/api/impact").get_json()["job"]["id"], 10)
+    assert admin.get(f"/studio/api/impact/{newer['id']}").status_code == 404
 
 
 def test_impact_preview_refuses_an_invalid_draft(crm, admin):

@@ -16,7 +16,7 @@ import time
 from datetime import timedelta
 
 from flask import Flask
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from engine import Bundle
@@ -35,6 +35,8 @@ STALE_AFTER = timedelta(minutes=2)
 BEAT = 2.0
 #: seconds the request waits for the preview before answering with the job instead
 WAIT = 3.0
+#: how long a finished preview is kept
+KEEP = timedelta(days=1)
 FINAL = ("done", "failed", "interrupted", "superseded")
 
 _runs = Runs()
@@ -48,7 +50,9 @@ class _Superseded(Exception):
 
 
 def start(app: Flask, session: Session, bundle: Bundle, username: str | None) -> ImpactJob:
-    """Record a preview of `bundle` (the draft, checked) and compute it in a background thread."""
+    """Record a preview of `bundle` (the draft, checked) and compute it in a background thread. Previews older
+    than `KEEP` are deleted: a page asks for its result within seconds, and each holds a whole matrix."""
+    session.execute(delete(ImpactJob).where(ImpactJob.created_at < now() - KEEP, ImpactJob.status != "running"))
     job = ImpactJob(username=username, status="running", created_at=now(), heartbeat_at=now())
     session.add(job)
     session.commit()
