@@ -50,6 +50,12 @@ class Runs:
         with self._lock:
             self._runs.pop(self._key(app, job_id), None)
 
+    def join(self, app: Flask, job_id: int, timeout: float) -> None:
+        """Wait up to `timeout` seconds for this process's thread running the job, if there is one."""
+        entry = self.get(app, job_id)
+        if entry is not None and entry.thread is not None:
+            entry.thread.join(timeout)
+
     def stopped(self, app: Flask, job, stale_after: timedelta) -> bool:
         """Is `job` (a row with `id`, `status` and `heartbeat_at`) marked running though nothing runs it any more:
         no thread of this process, and (on PostgreSQL, which several processes share) no heartbeat for

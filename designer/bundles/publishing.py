@@ -99,9 +99,7 @@ def start(app: Flask, session: Session, *, source: str, filename: str, actor: st
 
 def wait(app: Flask, job_id: int, timeout: float | None = None) -> None:
     """Wait up to `timeout` seconds (`WAIT` if not given) for this process's thread running `job_id`."""
-    entry = live(app, job_id)
-    if entry is not None and entry.thread is not None:
-        entry.thread.join(WAIT if timeout is None else timeout)
+    _runs.join(app, job_id, WAIT if timeout is None else timeout)
 
 
 def _work(app: Flask, job_id: int, entry: Live, filename: str, then):

@@ -78,9 +78,7 @@ def start(app: Flask, session: Session, user: User, object_key: str, fmt: str, a
 
 def wait(app: Flask, job_id: int, timeout: float = 120) -> None:
     """Wait for this process's thread writing `job_id` (tests, and a clean shutdown)."""
-    entry = live(app, job_id)
-    if entry is not None and entry.thread is not None:
-        entry.thread.join(timeout)
+    _runs.join(app, job_id, timeout)
 
 
 def sweep(app: Flask, session: Session) -> int:

@@ -109,9 +109,7 @@ def _count(entry: Live, done: int, total: int):
 
 def wait(app: Flask, job_id: int, timeout: float = 120) -> None:
     """Wait for this process's thread running `job_id` (tests, and a clean shutdown)."""
-    entry = live(app, job_id)
-    if entry is not None and entry.thread is not None:
-        entry.thread.join(timeout)
+    _runs.join(app, job_id, timeout)
 
 
 def state(app: Flask, job: ImportJob) -> dict:

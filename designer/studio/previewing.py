@@ -68,9 +68,7 @@ def start(app: Flask, session: Session, bundle: Bundle, username: str | None) ->
 
 def wait(app: Flask, job_id: int, timeout: float | None = None) -> None:
     """Wait up to `timeout` seconds (`WAIT` if not given) for this process's thread computing `job_id`."""
-    entry = _runs.get(app, job_id)
-    if entry is not None and entry.thread is not None:
-        entry.thread.join(WAIT if timeout is None else timeout)
+    _runs.join(app, job_id, WAIT if timeout is None else timeout)
 
 
 def state(app: Flask, job: ImpactJob) -> dict:
