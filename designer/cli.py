@@ -419,7 +419,8 @@ def serve(demo, template, host, port, worker, database, instance):
 
 # -- data in and out: imports and exports ---------------------------------------------------------
 
-def _import_job(session, app, cur, file, object_key, sheet, children, child_object, match, mode, duplicates, owner):
+def _import_job(session, app, cur, file, object_key, sheet, children, child_object, match, mode, duplicates, owner,
+                values=()):
     """A queued import job for the command line's choices, its columns mapped by heading.
 
     FILE holds records of `object_key`: top-level records (and, with
@@ -429,7 +430,7 @@ def _import_job(session, app, cur, file, object_key, sheet, children, child_obje
     from sqlalchemy import select
 
     from .clock import now
-    from .imports import mapping
+    from .imports import choices, mapping
     from .imports.runner import BATCH
     from .imports.sheets import SheetError, Table, check_suffix, checksum, is_xlsx, sheet_names
     from .models import ImportJob, User
@@ -476,12 +477,28 @@ def _import_job(session, app, cur, file, object_key, sheet, children, child_obje
         click.echo(f"{o.key}: {used}" + (f"; ignored: {ignored}" if ignored else ""), err=True)
         return columns
 
+    picks: dict = {}  # (object, field) -> text -> option
+    for spec in values:
+        try:
+            o_key, f_key, text, option = choices.parse_choice(bundle, obj, spec)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--value") from None
+        picks.setdefault((o_key, f_key), {})[text] = option
+
+    def chosen_of(table, o, columns):
+        chosen = {i: picks[(o.key, t)] for i, t in enumerate(columns) if (o.key, t) in picks}
+        for line in choices.hints(o, choices.find(table, columns, o), chosen):
+            click.echo(line, err=True)
+        return {str(i): c for i, c in chosen.items()}
+
     path = Path(file).resolve()
     table = Table(path, sheet)
     headers = read(table)
     key = match_key(bundle.objects[obj.parent]) if obj.parent else None
-    options = {"sheet": sheet, "headers": headers, "columns": columns_of(table, obj, headers, key), "match": key,
-               "owner": owner, "batch": int(app.config.get("IMPORT_BATCH_SIZE", BATCH)), "checksum": checksum(path)}
+    columns = columns_of(table, obj, headers, key)
+    options = {"sheet": sheet, "headers": headers, "columns": columns, "match": key,
+               "owner": owner, "batch": int(app.config.get("IMPORT_BATCH_SIZE", BATCH)), "checksum": checksum(path),
+               "values": chosen_of(table, obj, columns)}
     if children:
         if not obj.children:
             raise click.BadParameter(f"`{obj.key}` has no child objects", param_hint="--children")
@@ -497,9 +514,11 @@ def _import_job(session, app, cur, file, object_key, sheet, children, child_obje
         child = bundle.objects[child_key]
         child_headers = read(child_table)
         key = match_key(obj)
+        child_columns = columns_of(child_table, child, child_headers, key)
         options["child"] = {"object": child_key, "path": str(child_table.path), "sheet": child_table.sheet,
-                            "headers": child_headers, "columns": columns_of(child_table, child, child_headers, key),
-                            "match": key, "checksum": checksum(child_table.path)}
+                            "headers": child_headers, "columns": child_columns, "match": key,
+                            "checksum": checksum(child_table.path),
+                            "values": chosen_of(child_table, child, child_columns)}
     return ImportJob(object=obj.key, username=None, status="queued", mode=mode, duplicates=duplicates,
                      filename=path.name, path=str(path), options=options, created_at=now(), heartbeat_at=now())
 
@@ -516,12 +535,15 @@ def _import_job(session, app, cur, file, object_key, sheet, children, child_obje
 @click.option("--duplicates", type=click.Choice(["skip", "update", "new"]), default="skip", show_default=True,
               help="A row that duplicates an existing record: skip it, update that record, or import it anyway.")
 @click.option("--owner", default=None, help="Username to own the new records (default: none; admins see them).")
+@click.option("--value", "values", multiple=True, metavar="FIELD:TEXT=OPTION",
+              help="Import a select field's TEXT, which is no option, as OPTION (empty: leave the cell empty); "
+                   "CHILD.FIELD for a child object's field. Repeatable; unmapped such values are listed.")
 @click.option("--errors", "errors_file", type=click.Path(dir_okay=False), help="Write the failed rows to this XLSX file.")
 @click.option("--resume", "resume_id", type=int, help="Resume interrupted import JOB (its file and choices are kept).")
 @_database
 @_instance
-def import_(file, object_key, sheet, children, child_object, match, mode, duplicates, owner, errors_file, resume_id,
-            database, instance):
+def import_(file, object_key, sheet, children, child_object, match, mode, duplicates, owner, values, errors_file,
+            resume_id, database, instance):
     """Import records from FILE (.xlsx or .csv), columns mapped by field label or key, every row checked like a form."""
     from .bundles.workspace import NoBundle, current
     from .imports import jobs
@@ -547,7 +569,7 @@ def import_(file, object_key, sheet, children, child_object, match, mode, duplic
                     raise click.ClickException(str(exc)) from None
             else:
                 job = _import_job(s, app, cur, file, object_key, sheet, children, child_object, match, mode,
-                                  duplicates, owner)
+                                  duplicates, owner, values)
                 s.add(job)
                 s.commit()
             job_id = job.id

@@ -277,6 +277,11 @@ def option_index(field: dict) -> tuple[list[str], dict[str, str]]:
 _SPLIT = re.compile(r"\s*[,，;；、|]\s*")
 
 
+def items_of(text: str) -> list[str]:
+    """The choices a multi-select's text names, as people type them in a cell: `a、b`, `a, b`, `a；b`."""
+    return [x for x in _SPLIT.split(text.strip()) if x]
+
+
 class MultiSelect(FieldType):
     name = "multiselect"
     value_type = LIST_TEXT
@@ -284,7 +289,7 @@ class MultiSelect(FieldType):
 
     def parse(self, raw, field, ctx):
         if isinstance(raw, str):
-            items = [x for x in _SPLIT.split(raw.strip()) if x]
+            items = items_of(raw)
         elif isinstance(raw, (list, tuple)):
             items = raw
         else:

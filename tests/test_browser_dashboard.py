@@ -1,5 +1,6 @@
 """From a file to a dashboard in headless Chromium (Debian's), as an admin would: import a CSV with Chinese
-headings through the import page, map the column the guess left out, watch the progress bar reach the end, open
+headings through the import page, map the column the guess left out, check the option a value that is none
+was taken for, watch the progress bar reach the end, open
 the dashboards and read the tier distribution from the page; then narrow the dates (the URL follows), and export
 a chart as PNG and as CSV."""
 from __future__ import annotations
@@ -28,7 +29,7 @@ def _file(tmp_path) -> Path:
         w = csv.writer(out)
         w.writerow(["客户名称", "销售阶段", "预算"])  # 预算 matches no field: the admin maps it by hand
         for i, revenue in enumerate(REVENUES):
-            w.writerow([f"导入测试{i:02d}号机械有限公司", ["线索", "商机", "成交"][i % 3], revenue])
+            w.writerow([f"导入测试{i:02d}号机械有限公司", ["线索", "商机", "已成交"][i % 3], revenue])  # 已成交: no option
     return path
 
 
@@ -56,6 +57,11 @@ def test_import_then_read_the_tier_distribution(server, browser, make_user, tmp_
     page.select_option("#c2", "annual_revenue")
     page.click('button[value="preview"]')
     assert page.input_value("#c2") == "annual_revenue"
+    values = page.locator("#values")  # 已成交 is no option of 销售阶段: 成交 is preselected, to be checked
+    assert values.locator("label").all_inner_texts() == ["已成交"]
+    assert page.input_value("#vc1-0") == "成交" and values.locator("#vc1-0-guess").is_visible()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    values.screenshot(path=str(SHOTS / "import-values.png"))
     page.click('button[value="run"]')
     page.wait_for_url(f"{server}/import/*")
     bar = page.locator("#import-progress progress")

@@ -26,7 +26,7 @@ _MARKERS = re.compile(r"[*＊]|[（(]\s*(必填|required)\s*[)）]")
 MATCH_TYPES = ("text", "phone", "autonumber", "email", "url")
 
 
-def _norm(text) -> str:
+def normalised(text) -> str:
     text = unicodedata.normalize("NFKC", str(text or "")).casefold()
     return "".join(_MARKERS.sub("", text).split())
 
@@ -69,17 +69,17 @@ def judge(headers: list[str], obj, *, parent=None, match: str | None = None,
     fields = targets(obj)
     by_name: dict[str, str] = {}
     for f in fields:
-        by_name.setdefault(_norm(f.label), f.key)
+        by_name.setdefault(normalised(f.label), f.key)
     for f in fields:
-        by_name.setdefault(_norm(f.key), f.key)
+        by_name.setdefault(normalised(f.key), f.key)
     parent_names = set()
     if parent is not None:
         f = parent.fields.get(match or "")
-        parent_names = {_norm(parent.label)} | ({_norm(f.label), _norm(f.key)} if f is not None else set())
+        parent_names = {normalised(parent.label)} | ({normalised(f.label), normalised(f.key)} if f is not None else set())
     out: list[tuple[str, str | None]] = []
     used = set()
     for heading in headers:
-        name = _norm(heading)
+        name = normalised(heading)
         if parent is not None and PARENT not in used and name in parent_names:
             target = PARENT
         else:
@@ -91,7 +91,7 @@ def judge(headers: list[str], obj, *, parent=None, match: str | None = None,
         out.append((target, EXACT if target else None))
     left = [f for f in fields if f.key not in used]
     pairs = sorted(((score, i, f.key) for i, heading in enumerate(headers) if not out[i][0]
-                    for f in left if (score := _likeness(_norm(heading), f)) >= _ENOUGH),
+                    for f in left if (score := _likeness(normalised(heading), f)) >= _ENOUGH),
                    key=lambda p: (-p[0], p[1]))
     for _score, i, key in pairs:
         if not out[i][0] and key not in used:
@@ -119,7 +119,7 @@ def _likeness(heading: str, f) -> float:
     # (目标客户, 产品名称) does not make a heading the customer's name
     mine = _groups(heading) | {g for g, (type_name, terms) in enumerate(_TERMS)
                                if type_name and any(len(t) >= 2 and heading.endswith(t) for t in terms)}
-    for name in (_norm(f.label), _norm(f.key)):
+    for name in (normalised(f.label), normalised(f.key)):
         if not name:
             continue
         if mine & _groups(name):
@@ -164,7 +164,7 @@ def _sniffed(left: list, out: list, samples) -> list[tuple[int, str]]:
     return found
 
 
-_TERMS = tuple((type_name, frozenset(_norm(t) for t in terms)) for type_name, terms in GROUPS)
+_TERMS = tuple((type_name, frozenset(normalised(t) for t in terms)) for type_name, terms in GROUPS)
 _TERMS_ALL = frozenset().union(*(terms for _type, terms in _TERMS))
 
 

@@ -28,6 +28,7 @@ from ..bundles.workspace import Current
 from ..models import DuplicateKey, Record, User
 from ..records import duplicates
 from ..records.store import StaleRecord, raw_of, save
+from . import choices as chosen_options
 from .mapping import PARENT, match_fields
 from .words import words
 
@@ -117,7 +118,8 @@ class Rows:
     """How the rows of one table (columns mapped to `object_key`'s fields) are saved or checked."""
 
     def __init__(self, cur: Current, object_key: str, headers: list[str], columns: list[str], *, user: User | None,
-                 owner: str | None, actor: str | None, duplicates: str, match: str | None = None):
+                 owner: str | None, actor: str | None, duplicates: str, match: str | None = None,
+                 choices: dict[int, dict] | None = None):
         self.cur = cur
         self.bundle = cur.bundle
         self.obj = self.bundle.objects[object_key]
@@ -129,6 +131,8 @@ class Rows:
         self.duplicates = duplicates
         self.words = words(self.bundle)
         self.columns = {i: t for i, t in enumerate(columns) if t and i < len(headers)}
+        #: column -> its texts that are no option -> the option the importer chose (None: leave empty)
+        self.choices = {i: c for i, c in (choices or {}).items() if self.columns.get(i) in self.obj.fields}
         #: target -> the heading of its column
         self.heading = {t: headers[i] for i, t in self.columns.items()}
         self.parents = None
@@ -143,6 +147,8 @@ class Rows:
         values, parent_key = {}, None
         for i, target in self.columns.items():
             value = _cell(cells[i]) if i < len(cells) else None
+            if value is not None and i in self.choices:
+                value = chosen_options.apply(self.obj.fields[target], value, self.choices[i])
             if target == PARENT:
                 parent_key = value
             elif value is not None:

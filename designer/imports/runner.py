@@ -28,6 +28,7 @@ from ..bundles.bulk import tuned
 from ..bundles.workspace import current
 from ..clock import now
 from ..models import ImportJob, ImportProblem, User
+from . import choices
 from .batch import save_many
 from .jobs import JobBusy, tables
 from .rows import Outcome, Rows
@@ -111,7 +112,7 @@ def _claim(factory, job_id: int) -> tuple[ImportJob, list]:
             raise JobBusy(f"import {job_id}: {table.path.name} changed or is gone since the import began")
         rows = Rows(cur, options.get("object") or job.object, options["headers"], options["columns"], user=user,
                     owner=(job.options or {}).get("owner"), actor=job.username, duplicates=job.duplicates,
-                    match=options.get("match"))
+                    match=options.get("match"), choices=choices.stored(options.get("values")))
         plan.append((stage, table, rows))
     return job, plan
 

@@ -5,7 +5,7 @@ labelled 公司名称, `手机` for 联系人手机, `来源` for 线索来源. 
 labels that fall in one group are taken for the same thing (`mapping.judge`
 still asks the importer to check such a guess). A group may name the field
 type that holds it, so that `电话` finds the one phone field whatever its
-label. Terms are compared after `mapping._norm` (NFKC, case folded, no
+label. Terms are compared after `mapping.normalised` (NFKC, case folded, no
 spaces).
 """
 from __future__ import annotations

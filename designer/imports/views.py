@@ -26,7 +26,7 @@ from ..clock import now
 from ..downloads import XLSX, send_temporary
 from ..models import ImportJob, ImportProblem, User
 from ..pages import object_of, workspace
-from . import jobs
+from . import choices, jobs
 from .forms import UploadForm, mapping_form
 from .mapping import EXACT, judge, match_fields, problems, unmapped_required
 from .rows import Rows
@@ -221,6 +221,9 @@ def mapping(job_id: int):
         issues += _phrase(problems(child_columns, child, child=True), child)
         missing += [f"{child.label}: {f.label}" for f in unmapped_required(child_columns, child)]
     owner = form.owner.data if "owner" in form._fields else user.username
+    found, chosen = _choices(main, columns, obj, "c", request.form if posted else None)
+    child_found, child_chosen = _choices(kids.table, child_columns, child, "k", request.form if posted else None) \
+        if child else (choices.Found(), {})
     run = posted and request.form.get("action") == "run"
     if run and not form.validate():
         issues.append(_("The form expired; please submit it again.") if "csrf_token" in form.errors else
@@ -228,11 +231,13 @@ def mapping(job_id: int):
     if run and not issues:
         job.options = {"sheet": None, "headers": headers, "columns": columns, "owner": owner,
                        "batch": int(current_app.config.get("IMPORT_BATCH_SIZE", BATCH)), "checksum": checksum(main.path),
-                       "child_file": job.options.get("child_file"), "child_filename": job.options.get("child_filename")}
+                       "child_file": job.options.get("child_file"), "child_filename": job.options.get("child_filename"),
+                       "values": {str(i): c for i, c in chosen.items()}}
         if child:
             job.options["child"] = {"object": child.key, "path": str(kids.table.path), "sheet": kids.table.sheet,
                                     "headers": kids.headers, "columns": child_columns, "match": kids.match,
-                                    "checksum": checksum(kids.table.path)}
+                                    "checksum": checksum(kids.table.path),
+                                    "values": {str(i): c for i, c in child_chosen.items()}}
         job.mode, job.duplicates = form.mode.data, form.duplicates.data
         s.commit()
         app = current_app._get_current_object()
@@ -245,17 +250,43 @@ def mapping(job_id: int):
     preview = child_preview = None
     if not issues:
         duplicates = form.duplicates.data if form.duplicates.data in jobs.DUPLICATES else "skip"
-        rows = Rows(cur, obj.key, headers, columns, user=user, owner=owner, actor=user.username, duplicates=duplicates)
+        rows = Rows(cur, obj.key, headers, columns, user=user, owner=owner, actor=user.username, duplicates=duplicates,
+                    choices=chosen)
         preview = _preview(s, rows, main, headers, columns)
         if child:
             child_rows = Rows(cur, child.key, kids.headers, child_columns, user=user, owner=None, actor=user.username,
-                              duplicates=duplicates, match=kids.match)
+                              duplicates=duplicates, match=kids.match, choices=child_chosen)
             child_preview = _preview(s, child_rows, kids.table, kids.headers, child_columns)
         s.rollback()
     return render_template("imports/map.html", job=job, obj=obj, child=child, form=form, headers=headers,
                            child_headers=kids.headers, issues=issues, missing=missing, preview=preview,
                            child_preview=child_preview, bundle=cur.bundle, unsure=_unsure(judged, columns),
-                           child_unsure=_unsure(child_judged, child_columns))
+                           child_unsure=_unsure(child_judged, child_columns), found=found, chosen=chosen,
+                           child_found=child_found, child_chosen=child_chosen,
+                           empty=choices.EMPTY, options_of=choices.options_of)
+
+
+def _choices(table: Table | None, columns: list[str], obj, prefix: str, posted) -> tuple[list, dict]:
+    """The values of `table` that are no option of their select field (`choices.find`), and what each becomes:
+    column -> text -> option (None: left empty); a text not in it stays as it is and fails its rows. Read from
+    the posted form (`v<prefix><column>-<n>`, beside the text it was shown for), else the guessed options."""
+    found = choices.find(table, columns, obj)
+    chosen: dict[int, dict] = {}
+    for u in found:
+        allowed = {value for value, _label in choices.options_of(u.field)}
+        picks = {}
+        for n, (text, _rows, like) in enumerate(u.values):
+            name = f"v{prefix}{u.column}-{n}"
+            pick = like or ""
+            if posted is not None and posted.get(f"{name}-text") == text:
+                pick = posted.get(name, "")
+            if pick == choices.EMPTY:
+                picks[text] = None
+            elif pick in allowed:
+                picks[text] = pick
+        if picks:
+            chosen[u.column] = picks
+    return found, chosen
 
 
 def _samples(table: Table | None) -> list[list]:
