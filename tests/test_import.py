@@ -132,6 +132,7 @@ def test_partial_import_of_1000_rows_reports_the_5_bad_ones_by_row_and_column(cr
     assert "应为数字" in errors[0][3] and "不是可选项" in errors[1][3] and "必填" in errors[3][3]
     page = admin.get(f"/import/{job_id}").get_data(as_text=True)
     assert "import-progress" in page and "progress.js" in page and "<script>" not in page
+    assert 'id="summary"' not in page  # five problems, none repeated: nothing to sum up
     download = admin.get(f"/import/{job_id}/errors.xlsx")
     assert download.status_code == 200
     ws = load_workbook(io.BytesIO(download.data), read_only=True).worksheets[0]

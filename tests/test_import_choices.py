@@ -146,3 +146,21 @@ def test_the_command_line_maps_values_with_value_flags_and_hints_the_others(crm,
         in result.stderr
     assert "已成交`" not in result.stderr and "imported 4, updated 0, skipped 0, failed 1" in result.stdout
     assert _stages(app) == {"甲公司": "成交", "丙公司": None, "丁公司": "成交", "戊公司": "成交"}
+
+
+def test_the_job_page_sums_up_problems_that_repeat(crm, app, login, database_url, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from designer.cli import main
+    from designer.imports import views
+    path = tmp_path / "客户.csv"
+    _csv(path, ["客户名称", "阶段"], [[f"客户{i:02d}", "不明" if i % 5 else "老客户"] for i in range(30)])
+    result = CliRunner().invoke(main, ["import", str(path), "--object", "customer", "--database", database_url,
+                                       "--instance", str(tmp_path / "cli")])
+    assert "imported 0, updated 0, skipped 0, failed 30" in result.stdout
+    monkeypatch.setattr(views, "NOTES", 10)
+    page = login("boss", role="admin").get("/import/1").get_data(as_text=True)
+    summary = page[page.index('id="summary"'):page.index('id="problems"')]
+    lines = re.findall(r"<tr><td>(\d+)</td><td>阶段</td>.*?&#39;(\S+)&#39;.*?<td>(\d+)</td></tr>", summary, re.S)
+    assert lines == [("24", "不明", "3"), ("6", "老客户", "2")]  # the commonest first, with its first row
+    assert "共 30 条，这里列出前 10 条" in page and page.count("<tr><td>") == 2 + 10

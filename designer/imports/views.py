@@ -17,7 +17,7 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .. import db
 from ..auth.login import current_db_user
@@ -37,6 +37,9 @@ bp = Blueprint("imports", __name__, template_folder="templates")
 
 #: rows shown in the preview
 PREVIEW = 20
+#: problems a job's page lists one by one (all are in the error file), and kinds of problem it sums up
+NOTES = 200
+SUMMARY = 20
 
 
 def _job(job_id: int) -> ImportJob:
@@ -321,11 +324,25 @@ def show(job_id: int):
         return redirect(url_for(".mapping", job_id=job.id))
     cur = workspace()
     obj = cur.bundle.objects.get(job.object) or abort(404)
-    notes = db.session().scalars(select(ImportProblem).where(ImportProblem.job_id == job.id)
-                                 .order_by(ImportProblem.stage.desc(), ImportProblem.file_row, ImportProblem.id)
-                                 .limit(200)).all()
+    s = db.session()
+    mine = ImportProblem.job_id == job.id
+    notes = s.scalars(select(ImportProblem).where(mine).order_by(ImportProblem.stage.desc(), ImportProblem.file_row,
+                                                                 ImportProblem.id).limit(NOTES)).all()
+    counted = s.scalar(select(func.count()).select_from(ImportProblem).where(mine)) if len(notes) == NOTES else len(notes)
     return render_template("imports/job.html", job=job, obj=obj, state=jobs.state(current_app._get_current_object(), job),
-                           notes=notes, bundle=cur.bundle)
+                           notes=notes, counted=counted, summary=_summary(s, job) if counted > 1 else [],
+                           bundle=cur.bundle)
+
+
+def _summary(s, job: ImportJob) -> list:
+    """The job's problems grouped by table, column and message (a value that is no option, the same in every
+    row that holds it, is one line): (stage, column, message, kind, rows, first row), the commonest first; only
+    when some message repeats, else the list of problems says it all."""
+    p = ImportProblem
+    rows = s.execute(select(p.stage, p.column_label, p.message, p.kind, func.count(), func.min(p.file_row))
+                     .where(p.job_id == job.id).group_by(p.stage, p.column_label, p.message, p.kind)
+                     .order_by(func.count().desc(), func.min(p.file_row)).limit(SUMMARY)).all()
+    return rows if rows and rows[0][4] > 1 else []
 
 
 @bp.route("/import/<int:job_id>/progress")
