@@ -164,3 +164,46 @@ def test_the_job_page_sums_up_problems_that_repeat(crm, app, login, database_url
     lines = re.findall(r"<tr><td>(\d+)</td><td>阶段</td>.*?&#39;(\S+)&#39;.*?<td>(\d+)</td></tr>", summary, re.S)
     assert lines == [("24", "不明", "3"), ("6", "老客户", "2")]  # the commonest first, with its first row
     assert "共 30 条，这里列出前 10 条" in page and page.count("<tr><td>") == 2 + 10
+
+
+def test_child_records_values_are_mapped_on_the_page_and_by_the_command_line(publish, app, login, database_url,
+                                                                             tmp_path):
+    from click.testing import CliRunner
+
+    from designer.cli import main
+    from designer.db import transaction
+    from designer.imports import jobs
+    from designer.models import Record
+    from tests.test_import import upload
+    publish(ROOT / DATA["bundle"])
+    customers, orders = tmp_path / "客户.csv", tmp_path / "订单.csv"
+    _csv(customers, ["公司名称", "销售阶段"], [["甲精密机械有限公司", "成交"], ["乙精密机械有限公司", "商机"]])
+    _csv(orders, ["公司名称", "下单日期", "订单金额", "订单状态"],
+         [["甲精密机械有限公司", "2026-03-01", 1000, "已付款"], ["乙精密机械有限公司", "2026-03-02", 2000, "已发货"],
+          ["甲精密机械有限公司", "2026-03-03", 3000, "作废"]])
+
+    def statuses():
+        with app.app_context(), transaction(app) as s:
+            return sorted(r.data.get("status") for r in s.scalars(select(Record).where(Record.object == "order")))
+    admin = login("boss", role="admin")
+    location = upload(admin, customers, child_file=orders)
+    page = admin.get(location).get_data(as_text=True)
+    assert "选项值对应 · 订单" in page and "订单状态 → 订单状态" in page
+    assert re.findall(r'name="(vk3-\d)-text" value="([^"]+)"', page) == [("vk3-0", "已付款"), ("vk3-1", "作废")]
+    assert re.search(r'name="vk3-0">.*?<option value="已回款" selected>', page, re.S)  # 付款 ~ 回款
+    form = {"c0": "name", "c1": "stage", "child_source": "file", "child_object": "order", "match": "name",
+            "child_for": "file|order|name", "k0": "@parent", "k1": "order_date", "k2": "amount", "k3": "status",
+            "vk3-0-text": "已付款", "vk3-0": "已回款", "vk3-1-text": "作废", "vk3-1": "已取消",
+            "mode": "partial", "duplicates": "skip", "owner": "boss", "action": "run"}
+    response = admin.post(location, data=form)
+    assert response.status_code == 302, response.get_data(as_text=True)[:3000]
+    jobs.wait(app, 1)
+    assert statuses() == ["已发货", "已取消", "已回款"]
+    # the command line, a child object's field by `object.field`
+    more = tmp_path / "more.csv"
+    _csv(more, ["公司名称", "下单日期", "订单金额", "订单状态"], [["乙精密机械有限公司", "2026-03-09", 5, "已付款"]])
+    result = CliRunner().invoke(main, ["import", str(more), "--object", "order", "--match", "name",
+                                       "--value", "order.status:已付款=已回款",
+                                       "--database", database_url, "--instance", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    assert statuses() == ["已发货", "已取消", "已回款", "已回款"]
