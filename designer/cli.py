@@ -502,7 +502,9 @@ def _import_job(session, app, cur, file, object_key, sheet, children, child_obje
     if children:
         if not obj.children:
             raise click.BadParameter(f"`{obj.key}` has no child objects", param_hint="--children")
-        child_key = child_object or (obj.children[0] if len(obj.children) == 1 else None)
+        named = Path(children).stem  # a sheet or file named for a child object (the import template's are)
+        child_key = child_object or (obj.children[0] if len(obj.children) == 1 else next(
+            (k for k in obj.children if named in (k, bundle.objects[k].label)), None))
         if child_key not in obj.children:
             raise click.BadParameter(f"choose one of {', '.join(obj.children)}", param_hint="--child-object")
         if Path(children).is_file():
@@ -528,7 +530,7 @@ def _import_job(session, app, cur, file, object_key, sheet, children, child_obje
 @click.option("--object", "object_key", help="Object the rows become records of (a child object: with --match).")
 @click.option("--sheet", default=None, help="XLSX: the sheet to read (default: the first).")
 @click.option("--children", default=None, help="Child records: a sheet of FILE, or a .csv/.xlsx file of their own.")
-@click.option("--child-object", default=None, help="Object of the child records (default: the only child object).")
+@click.option("--child-object", default=None, help="Object of the child records (default: the only child object, or the one the sheet or file is named for).")
 @click.option("--match", default=None, help="Parent field child rows name their parent by (default: its title).")
 @click.option("--mode", type=click.Choice(["all", "partial"]), default="partial", show_default=True,
               help="all: any bad row and nothing is imported; partial: good rows in, bad rows reported.")
@@ -595,6 +597,30 @@ def import_(file, object_key, sheet, children, child_object, match, mode, duplic
         summary += f"; failed rows in {errors_file}"
     click.echo(summary)
     sys.exit(1 if finished.errors else 0)
+
+
+@main.command("import-template")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--object", "object_key", required=True, help="Object whose records the template is for.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of the notes.")
+@_database
+@_instance
+def import_template(out, object_key, lang, database, instance):
+    """Write an XLSX to type records into: headings that map by themselves, drop-downs of each select's options,
+    a sheet per child object."""
+    from .bundles.workspace import NoBundle, current
+    from .imports.template import write_template
+    with _app(database, instance) as app, app.extensions["tierwise.sessions"]() as s:
+        try:
+            bundle = current(s).bundle
+        except NoBundle as exc:
+            raise click.ClickException(str(exc)) from None
+    obj = bundle.objects.get(object_key)
+    if obj is None:
+        raise click.BadParameter(f"no object `{object_key}`; objects: {', '.join(bundle.objects)}", param_hint="--object")
+    with open(out, "wb") as fh:
+        write_template(bundle, obj, fh, lang=lang)
+    click.echo(f"wrote {out}: " + ", ".join([obj.label] + [bundle.objects[k].label for k in obj.children]))
 
 
 @main.command("export")

@@ -15,6 +15,7 @@ from itertools import islice
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import func, select
@@ -32,6 +33,7 @@ from .mapping import EXACT, judge, match_fields, problems, unmapped_required
 from .rows import Rows
 from .runner import BATCH
 from .sheets import SheetError, Table, checksum, sheet_names
+from .template import write_template
 
 bp = Blueprint("imports", __name__, template_folder="templates")
 
@@ -110,6 +112,17 @@ def upload(object_key: str):
     return render_template("imports/upload.html", obj=obj, form=form, error=error, recent=recent, bundle=cur.bundle,
                            child_labels=[cur.bundle.objects[k].label for k in obj.children]), \
         422 if (error or form.errors) else 200
+
+
+@bp.route("/o/<object_key>/import/template.xlsx")
+@login_required
+def template(object_key: str):
+    """The workbook to type records of the object into: headings that map by themselves, drop-downs of options."""
+    cur = workspace()
+    obj = object_of(cur, object_key)
+    out = tempfile.TemporaryFile()
+    write_template(cur.bundle, obj, out, lang=str(get_locale() or "zh"))
+    return send_temporary(out, XLSX, _("%(object)s import template.xlsx", object=obj.label))
 
 
 @bp.app_template_global()
