@@ -16,15 +16,17 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from functools import lru_cache
 from itertools import islice
+from pathlib import Path
 
 from engine.fields import items_of, option_index
 
 from .mapping import normalised
-from .sheets import SheetError
+from .sheets import SheetError, Table
 
 #: rows read to list the values (a longer file's later values, if unmapped, fail their rows)
-SCAN = 20_000
+SCAN = 10_000
 #: values listed per column, the most frequent
 SHOWN = 30
 #: the choice that leaves the cell empty (no option is spelled so: option values are the bundle's words)
@@ -58,8 +60,8 @@ def _known(f) -> set[str]:
     return set(values) | set(by_label)
 
 
-def _texts(f, cell) -> list[str]:
-    """The choices a cell names, as text (a multi-select's split)."""
+def _texts(type_: str, cell) -> list[str]:
+    """The choices a cell of a select (`type_`) names, as text (a multi-select's split)."""
     if cell is None:
         return []
     if isinstance(cell, str):
@@ -70,7 +72,7 @@ def _texts(f, cell) -> list[str]:
         text = str(cell)
     if not text:
         return []
-    return items_of(text) if f.type == "multiselect" else [text]
+    return items_of(text) if type_ == "multiselect" else [text]
 
 
 def guess(text: str, options: list[tuple[str, str]]) -> str | None:
@@ -108,19 +110,11 @@ def find(table, columns: list[str], obj, *, limit: int = SCAN, shown: int = SHOW
               if t in obj.fields and obj.fields[t].type in CHOICE_TYPES}
     if not fields or table is None:
         return out
-    known = {i: _known(f) for i, f in fields.items()}
-    seen: dict[int, Counter] = {i: Counter() for i in fields}
     try:
-        for _number, cells in islice(table.rows(), limit + 1):
-            if out.read == limit:
-                out.partial = True
-                break
-            out.read += 1
-            for i, f in fields.items():
-                for text in _texts(f, cells[i] if i < len(cells) else None):
-                    if text not in known[i]:
-                        seen[i][text] += 1
-    except SheetError:
+        stat = Path(table.path).stat()
+        seen, out.read, out.partial = _seen(str(table.path), table.sheet, stat.st_mtime_ns, stat.st_size,
+                                            tuple((i, f.type, frozenset(_known(f))) for i, f in fields.items()), limit)
+    except (OSError, SheetError):
         return Found()
     for i, f in fields.items():
         if not seen[i]:
@@ -132,9 +126,28 @@ def find(table, columns: list[str], obj, *, limit: int = SCAN, shown: int = SHOW
     return out
 
 
+@lru_cache(maxsize=8)
+def _seen(path: str, sheet, _mtime: int, _size: int, fields: tuple, limit: int) -> tuple[dict, int, bool]:
+    """column -> Counter of its texts no option matches, rows read, whether the table has more: remembered for
+    the file as it is, so that each press of Preview does not read a large workbook again (20,000 rows of an
+    XLSX take a second and a half)."""
+    seen: dict[int, Counter] = {i: Counter() for i, _type, _known in fields}
+    read, partial = 0, False
+    for _number, cells in islice(Table(Path(path), sheet).rows(), limit + 1):
+        if read == limit:
+            partial = True
+            break
+        read += 1
+        for i, type_, known in fields:
+            for text in _texts(type_, cells[i] if i < len(cells) else None):
+                if text not in known:
+                    seen[i][text] += 1
+    return seen, read, partial
+
+
 def apply(f, cell, chosen: dict[str, str | None]):
     """`cell` with its texts replaced by the chosen options (None: dropped); a multi-select's as a list."""
-    texts = _texts(f, cell)
+    texts = _texts(f.type, cell)
     if not any(t in chosen for t in texts):
         return cell
     if f.type != "multiselect":
