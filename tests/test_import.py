@@ -77,6 +77,15 @@ def titles(db, object_key="customer") -> list[str]:
     return db(lambda s: list(s.scalars(select(Record.title).where(Record.object == object_key).order_by(Record.id))))
 
 
+def first_sheet(path: Path) -> list[tuple]:
+    """The rows of a workbook's first sheet; the file closed again (a read-only workbook keeps it open)."""
+    wb = load_workbook(path, read_only=True)
+    try:
+        return list(wb.worksheets[0].iter_rows(values_only=True))
+    finally:
+        wb.close()
+
+
 def job_of(db, job_id: int):
     from designer.models import ImportJob
     return db(lambda s: s.get(ImportJob, job_id))
@@ -158,7 +167,7 @@ def test_all_or_nothing_writes_nothing_and_reports_every_bad_row(crm, cli, db, t
     job = job_of(db, 1)
     assert job.status == "failed" and job.report["checked"]["imported"] == 995
     assert [row for _s, row, _c, _m in problems_of(db, 1)] == [i + 2 for i in sorted(BAD)]
-    rows = list(load_workbook(errors, read_only=True).worksheets[0].iter_rows(values_only=True))
+    rows = first_sheet(errors)
     assert len(rows) == 1 + len(BAD)
     good = workbook(tmp_path / "good.xlsx", {"客户": (HEADINGS, customers(30, {}))})
     result = cli("import", good, "--object", "customer", "--mode", "all")
@@ -331,7 +340,7 @@ def test_cli_imports_gb18030_csv_with_a_children_file(crm, cli, db, make_user, t
     owners = db(lambda s: {r.title: r.owner for r in s.scalars(select(Record).where(Record.object == "customer"))})
     assert owners == {"甲公司": "alice"}
     assert count(db, "order") == 1
-    rows = list(load_workbook(errors, read_only=True).worksheets[0].iter_rows(values_only=True))
+    rows = first_sheet(errors)
     assert [r[-2] for r in rows[1:]] == [3, 4]
     more = tmp_path / "more-orders.csv"  # child records alone, matched to existing parents by their autonumber
     more.write_text("编号,日期,金额\nKH-2026-0001,2026-03-05,1\nKH-2026-0099,2026-03-05,1\n", encoding="utf-8")
