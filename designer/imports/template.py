@@ -24,8 +24,6 @@ from .mapping import match_fields, targets
 
 #: rows of a sheet the drop-downs and formats are set on (Excel stores a range, not rows)
 ROWS = 10_000
-#: the sheet that holds the drop-downs' options, hidden
-OPTIONS = "options"
 
 _HINTS = {
     "zh": {"date": "日期，如 2026-03-01", "datetime": "日期和时间，如 2026-03-01 14:30",
@@ -72,7 +70,7 @@ def write_template(bundle, obj, out, *, lang: str = "zh"):
     sheets = [(obj, bundle.objects[obj.parent] if obj.parent else None)] + [(bundle.objects[k], obj)
                                                                             for k in obj.children]
     for i, (o, parent) in enumerate(sheets):
-        ws = wb.active if i == 0 else wb.create_sheet(o.label[:31], i)
+        ws = wb.active if i == 0 else wb.create_sheet(o.label[:31], i)  # before the options' sheet: it stays last
         ws.title = o.label[:31]
         columns = []
         if parent is not None:
@@ -94,20 +92,18 @@ def write_template(bundle, obj, out, *, lang: str = "zh"):
             ws.column_dimensions[letter].width = max(24 if wide else 12, 2 * len(heading) + 4)
             if f is None:
                 continue
-            area = f"{letter}2:{letter}{ROWS + 1}"
+            check = None
             if f.type == "select" and options_of(f):
                 check = DataValidation(type="list", formula1=options_range(f), allow_blank=True,
                                        showErrorMessage=True, errorTitle=f.label, error=hint)
-                check.add(area)
-                ws.add_data_validation(check)
             elif f.type == "boolean":
                 check = DataValidation(type="list", formula1='"是,否"', allow_blank=True)
-                check.add(area)
+            if check is not None:
+                check.add(f"{letter}2:{letter}{ROWS + 1}")
                 ws.add_data_validation(check)
             if f.type in _FORMATS:  # the column's style: a date typed in is shown (and read) as one
                 ws.column_dimensions[letter].number_format = _FORMATS[f.type]
         ws.freeze_panes = "A2"
-    wb.move_sheet(lists, offset=len(wb.sheetnames) - 1 - wb.sheetnames.index(lists.title))  # last
     wb.save(out)
 
 
