@@ -19,7 +19,10 @@ Python, and in under 60 s on SQLite. Sections:
               (designer.bundles.bulk.reclassify) on every record, and the
               per-record Python path timed on the first --python-sample
               customers and extrapolated per record (stated in the output).
-              Both as after a publish: values, explanations, history rows.
+              Both as after a publish: values, explanations, history rows;
+              the SQL path with --helpers processes computing its chunks
+              beside the publish's connection, as a publish job does
+              (default designer.bundles.bulk.HELPERS; --helpers 0: alone).
               With --replan, then what a publish does next in its
               transaction (`schedule.after_publish`): every record's firings
               planned again.
@@ -279,7 +282,8 @@ def replan(app, cur, source: str, later: datetime, customers: int, target,
 
 
 def section_reclassify(db: str, args, results: dict):
-    say(f"== reclassify {args.customers:,} customers, ~{args.customers * args.children_per:,.0f} children ({db})")
+    say(f"== reclassify {args.customers:,} customers, ~{args.customers * args.children_per:,.0f} children ({db}, "
+        f"{args.helpers} helper processes)")
     from sqlalchemy import func, select
 
     from designer.bundles import bulk
@@ -303,7 +307,7 @@ def section_reclassify(db: str, args, results: dict):
         say(f"  loaded {args.customers:,} customers + {children:,} children in {time.perf_counter() - t:.0f} s")
         with app.app_context(), transaction(app) as s:
             t = time.perf_counter()
-            first = bulk.reclassify(s, Current(version, bundle), now)
+            first = bulk.reclassify(s, Current(version, bundle), now, helpers=args.helpers)
             say(f"  first classification in SQL: {time.perf_counter() - t:.1f} s ({first['reclassified']:,} records)")
         changed = load_bundle_text(source.replace(*CHANGE), BUNDLE_PATH.name)
         later = now + timedelta(hours=1)
@@ -322,7 +326,7 @@ def section_reclassify(db: str, args, results: dict):
         with app.app_context(), transaction(app) as s:
             before = s.scalar(select(func.count()).select_from(ClassificationChange))
             t = time.perf_counter()
-            outcome = bulk.reclassify(s, cur, later)
+            outcome = bulk.reclassify(s, cur, later, helpers=args.helpers)
             sql_s = time.perf_counter() - t
             moved = s.scalar(select(func.count()).select_from(ClassificationChange)) - before
             t = time.perf_counter()
@@ -369,10 +373,16 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=0,
                         help="with --replan: run the chains by this many `tierwise worker --once` processes "
                              "(0: in this process)")
+    parser.add_argument("--helpers", type=int, default=None,
+                        help="helper processes beside the publish's connection (default: as a publish job, "
+                             "designer.bundles.bulk.HELPERS; 0: none)")
     parser.add_argument("--import-budget", type=int, default=900,
                         help="seconds the import may run; a slower one is measured on the rows committed by then")
     parser.add_argument("--sections", default="import,reclassify", help="import, reclassify (with impact)")
     args = parser.parse_args(argv)
+    if args.helpers is None:
+        from designer.bundles.bulk import HELPERS
+        args.helpers = HELPERS
     sections = set(args.sections.split(","))
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     results: dict = {}

@@ -281,6 +281,7 @@ def publish(bundle, note, actor, wait, database, instance):
     """Publish BUNDLE as a new version of the workspace bundle and reclassify every record."""
     from engine import BundleInvalid
 
+    from .bundles.bulk import HELPERS
     from .bundles.publish import publish as run
     from .clock import now
     from .db import transaction
@@ -300,7 +301,8 @@ def publish(bundle, note, actor, wait, database, instance):
                 bar.update(done - bar.pos)
             try:
                 with app.app_context(), transaction(app) as s:
-                    row = run(s, text, path.name, actor=actor, note=note, now=now(), progress=progress)
+                    row = run(s, text, path.name, actor=actor, note=note, now=now(), progress=progress,
+                              helpers=HELPERS)
                     version, report = row.id, row.report
             except BundleInvalid as exc:
                 for p in exc.problems:

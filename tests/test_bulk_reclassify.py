@@ -232,3 +232,79 @@ def test_a_publish_rewrites_the_records_whose_explanation_alone_changes(app, pub
     assert {rid for rid in before if before[rid][:2] != after[rid][:2]} == expected
     assert all(after[rid] == (before[rid][0] + 1, v3, before[rid][2]) for rid in expected)
     assert moved == 0 and report["reclassified"] == len(expected) and report["reclassified_in_sql"] == ["customer"]
+
+
+def _sql_path(app, days: int, helpers: int):
+    """The SQL path's snapshot and outcome, reclassifying `days` after as_of under the bundle in force, with
+    `helpers` processes; rolled back, so that each run starts from the same committed records."""
+    from designer.bundles import bulk
+    from designer.bundles.workspace import Current, current
+    from designer.models import ClassificationChange
+    later = datetime.fromisoformat(CASES["as_of"]) + timedelta(days=days)
+    with app.app_context(), app.extensions["tierwise.sessions"]() as s:
+        cur = current(s)
+        since = s.scalar(select(func.max(ClassificationChange.id))) or 0
+        outcome = bulk.reclassify(s, Current(cur.version + 1, cur.bundle), later, helpers=helpers)
+        snapshot = _snapshot(s, since)
+        s.rollback()
+    return snapshot, outcome
+
+
+@pytest.mark.parametrize("name", ["manufacturing", "saas"])
+def test_helper_processes_write_what_the_publishs_connection_writes_alone(app, publish, monkeypatch, caplog,
+                                                                          name):
+    """Chunks computed by helper processes (forced on for a few records, seven records a chunk) leave every
+    record and history row as the publish's connection computing them itself does."""
+    from designer.bundles import bulk, parallel
+    monkeypatch.setattr(parallel, "FEW", 0)
+    monkeypatch.setattr(bulk, "HELPED_CHUNK", 7)
+    brought = []  # the changed rows of each chunk the helpers computed
+    insert_rows = bulk.insert_rows
+    monkeypatch.setattr(bulk, "insert_rows", lambda s, table, rows: (brought.append(len(rows)),
+                                                                       insert_rows(s, table, rows)))
+    publish(ROOT / "examples" / name / "bundle.yaml")
+    _load_template(app, name)
+    publish(ROOT / "examples" / name / "bundle.yaml")  # the texts in the SQL path's spelling: only moves rewrite
+    alone = _sql_path(app, days=40, helpers=0)
+    (records, history), outcome = alone
+    assert outcome["sql"] == ["customer"] and 0 < outcome["reclassified"] < SAMPLE and history
+    assert not brought
+    assert _sql_path(app, days=40, helpers=2) == alone
+    assert len(brought) > SAMPLE // 14 and sum(brought) == outcome["reclassified"]
+    assert "a helper failed" not in caplog.text
+
+
+def test_a_failing_helper_leaves_its_chunks_to_the_publishs_connection(app, publish, monkeypatch, tmp_path, caplog):
+    """Helpers that cannot read the records (here: pointed at an empty database) change nothing: the
+    publish's connection computes every chunk they did not, and says so in the log."""
+    from designer.bundles import bulk, parallel
+    monkeypatch.setattr(parallel, "FEW", 0)
+    monkeypatch.setattr(bulk, "HELPED_CHUNK", 7)
+    publish(ROOT / "examples" / "manufacturing" / "bundle.yaml")
+    _load_template(app, "manufacturing")
+    alone = _sql_path(app, days=40, helpers=0)
+    monkeypatch.setattr(parallel, "url_of", lambda session: f"sqlite:///{tmp_path / 'empty.db'}")
+    assert _sql_path(app, days=40, helpers=2) == alone
+    assert "a helper failed, this connection computes the remaining chunks" in caplog.text
+    assert "OperationalError" in caplog.text  # no such table (SQLite's SQL), or a syntax error (PostgreSQL's)
+
+
+def test_helpers_are_started_only_where_they_can_read_what_the_publish_reads(app):
+    """No helpers for a SQLite database in memory (a new connection would see another, empty one), nor on
+    PostgreSQL while the publish's transaction holds the records table exclusively (a helper would wait
+    for the commit, which waits for the helper)."""
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from designer.bundles.parallel import url_of
+    from designer.db import engine_of, make_engine
+    memory = make_engine("sqlite://")
+    with Session(memory) as s:
+        assert url_of(s) is None
+    memory.dispose()
+    with app.app_context(), app.extensions["tierwise.sessions"]() as s:
+        assert url_of(s) == engine_of(app).url.render_as_string(hide_password=False)
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(text("LOCK TABLE records IN ACCESS EXCLUSIVE MODE"))
+            assert url_of(s) is None
+        s.rollback()

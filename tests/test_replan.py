@@ -263,8 +263,14 @@ def test_tierwise_publish_leaves_the_planning_to_the_workers_or_waits_for_it(wor
                                                                            monkeypatch, wait):
     from click.testing import CliRunner
 
+    from designer.bundles import bulk, parallel
     from designer.cli import main
     app = world
+    monkeypatch.setattr(parallel, "FEW", 0)  # helper processes compute the reclassification, chunks of 9
+    monkeypatch.setattr(bulk, "HELPED_CHUNK", 9)
+    brought = []
+    insert_rows = bulk.insert_rows
+    monkeypatch.setattr(bulk, "insert_rows", lambda s, table, rows: (brought.append(rows), insert_rows(s, table, rows)))
     monkeypatch.setattr(schedule, "INLINE", 0)
     monkeypatch.setattr(replan, "CHUNK", 9)
     monkeypatch.setattr(replan, "STRIPES", {"sqlite": 2, "postgresql": 2})
@@ -274,6 +280,7 @@ def test_tierwise_publish_leaves_the_planning_to_the_workers_or_waits_for_it(wor
                                        database_url, "--instance", str(tmp_path / "instance")],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    assert len(brought) > 1 and any(brought)
     with transaction(app) as s:
         customers = s.scalar(select(func.count()).select_from(Record).where(Record.object == "customer"))
         state = replan.progress_of(s, s.scalar(select(func.max(BundleVersion.id))))

@@ -46,12 +46,14 @@ is read as it is, where `coerce` empties the whole list.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+import os
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from itertools import repeat
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import Column, Integer, MetaData, Table, Text, bindparam, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -62,17 +64,26 @@ from engine.expr.scope import BOOL, DATETIME, NUMBER, TEXT
 from engine.expr.sqlgen import Layout, SqlCompiler, Unsupported
 from engine.fields import option_index
 
+from ..imports.inserts import insert_rows
 from ..models import Record, UtcDateTime
 from ..records.store import children_of_many, recompute
+from . import parallel
 from .workspace import Current
 
 #: Top-level records per SQL chunk: bounds the temporary table and paces `progress`.
 CHUNK = 50_000
+#: Top-level records per chunk when helper processes compute the chunks (`helpers`): the changed rows of
+#: a chunk come back to this process, and a first classification changes every record.
+HELPED_CHUNK = 10_000
+#: Helper processes a publish job or `tierwise publish` runs beside its own connection (`helpers`).
+HELPERS = min(4, os.cpu_count() or 1)
 #: Records per batch on the Python path.
 BATCH = 500
 #: The temporary table a chunk's new values go through.
 TEMP = "tw_bulk"
 CAUSE = "rules published"
+#: The temporary table as rows computed by helpers are inserted into it (JSON as text).
+_TEMP = Table(TEMP, MetaData(), Column("id", Integer), Column("computed", Text), Column("explain", Text))
 #: A range of ids: the `where` of `compile_object` for chunked runs.
 RANGE = "{col} > :lo AND {col} <= :hi"
 
@@ -629,11 +640,14 @@ def compile_object(bundle, key: str, dialect: str, now: datetime, *, where: str 
 # -- running -----------------------------------------------------------------------------------
 
 
-def reclassify(session: Session, cur: Current, now: datetime, progress=None) -> dict:
+def reclassify(session: Session, cur: Current, now: datetime, progress=None, helpers: int = 0) -> dict:
     """Reclassify every top-level record under `cur` (history cause `rules published`).
 
     Returns the publish report's part: ``{"reclassified": records changed, "sql": [objects done in SQL],
     "python": {object: why it fell back}}``. `progress(done, total)` is called after each chunk or batch.
+    `helpers`: processes that compute the chunks of an object of more than `parallel.FEW` records beside
+    this connection (`bundles.parallel`); they read the committed rows, so only a transaction that has
+    written no records may ask for them.
     """
     bundle = cur.bundle
     dialect = session.get_bind().dialect.name
@@ -661,7 +675,7 @@ def reclassify(session: Session, cur: Current, now: datetime, progress=None) -> 
                 before = state["done"]
                 try:
                     with session.begin_nested():
-                        changed_here = _run(session, plan, cur, now, dialect, step)
+                        changed_here = _run(session, plan, cur, now, dialect, step, helpers)
                 except DBAPIError as exc:
                     state["done"] = before
                     fallback[key] = f"the database refused the SQL: {str(exc.orig).splitlines()[0]}"
@@ -673,6 +687,11 @@ def reclassify(session: Session, cur: Current, now: datetime, progress=None) -> 
     for key in fallback:
         changed += reclassify_python(session, cur, now, [key], step)
     return {"reclassified": changed, "sql": done_sql, "python": fallback}
+
+
+#: `tuned`'s settings, by dialect (SQLite's mmap is capped by the library's build)
+SETTINGS = {"postgresql": {"max_parallel_workers_per_gather": "0", "jit": "off", "work_mem": "64MB"},
+            "sqlite": {"cache_size": "-262144", "mmap_size": str(1 << 34)}}
 
 
 @contextmanager
@@ -688,12 +707,8 @@ def tuned(session: Session):
     the generated expressions costs more than it saves on a chunk, and 64 MB to sort and hash in: with
     the default 4 MB the children's grouping spills to disk at 100,000 customers (a sort of the orders,
     the hashed visits in five batches)."""
-    if session.get_bind().dialect.name == "postgresql":
-        settings = {"max_parallel_workers_per_gather": "0", "jit": "off", "work_mem": "64MB"}
-    else:
-        settings = {"cache_size": "-262144", "mmap_size": str(1 << 34)}  # mmap capped by the library's build
     before = {}
-    for name, value in settings.items():
+    for name, value in SETTINGS[session.get_bind().dialect.name].items():
         before[name] = _setting(session, name, value)
     try:
         yield
@@ -722,7 +737,7 @@ def _create_temp(session: Session, dialect: str):
     session.execute(text(f"DELETE FROM {TEMP}"))
 
 
-def _run(session: Session, plan: ObjectSql, cur: Current, now: datetime, dialect: str, step) -> int:
+def _run(session: Session, plan: ObjectSql, cur: Current, now: datetime, dialect: str, step, helpers: int) -> int:
     """Chunk by chunk: the records whose values or explanations change into the temporary table, their
     history rows, then the records themselves.
 
@@ -732,7 +747,11 @@ def _run(session: Session, plan: ObjectSql, cur: Current, now: datetime, dialect
     be told the record changed under them when nothing did. The new texts are compared with the stored
     ones as the chunk is computed (PostgreSQL prints the stored jsonb, which the new texts are spelled as;
     SQLite compares the texts, so a record last written by the Python path, whose numbers are spelled
-    differently, is rewritten once)."""
+    differently, is rewritten once).
+
+    With `helpers` and more than `parallel.FEW` records, helper processes compute chunks of `HELPED_CHUNK`
+    records ahead (the same SELECT) and their changed rows are inserted into the temporary table here; a
+    chunk no helper computed is computed here, as without them."""
     pg = dialect == "postgresql"
     at = bindparam("at", now, type_=UtcDateTime())
     version = cur.version
@@ -756,35 +775,43 @@ def _run(session: Session, plan: ObjectSql, cur: Current, now: datetime, dialect
                   f"AND records.id IN (SELECT id FROM {TEMP})")  # else SQLite walks every record to find them
     if pg:  # the stored jsonb, carried up with the row (`stored`), printed beside the new texts: only what
         # changed is parsed into jsonb
+        where = ("WHERE CAST(n.was_computed AS text) IS DISTINCT FROM n.computed "
+                 "OR CAST(n.was_explain AS text) IS DISTINCT FROM n.explain")
         fill = text(f"INSERT INTO {TEMP} (id, computed, explain) SELECT n.id, CAST(n.computed AS jsonb), "
-                    f"CAST(n.explain AS jsonb) FROM ({plan.sql}) n WHERE CAST(n.was_computed AS text) "
-                    f"IS DISTINCT FROM n.computed OR CAST(n.was_explain AS text) IS DISTINCT FROM n.explain")
+                    f"CAST(n.explain AS jsonb) FROM ({plan.sql}) n {where}")
+        changes = f"SELECT n.id, n.computed, n.explain FROM ({plan.sql}) n {where}"
     else:  # SQLite copies every value a fenced level passes on: each stored record is read by its id instead
-        fill = text(f"INSERT INTO {TEMP} (id, computed, explain) SELECT n.id, n.computed, n.explain "
-                    f"FROM ({plan.sql}) n CROSS JOIN records r WHERE r.id = n.id "  # CROSS: new values first
-                    f"AND (r.computed IS NOT n.computed OR r.explain IS NOT n.explain)")
+        changes = (f"SELECT n.id, n.computed, n.explain FROM ({plan.sql}) n CROSS JOIN records r "  # CROSS: new
+                   f"WHERE r.id = n.id AND (r.computed IS NOT n.computed OR r.explain IS NOT n.explain)")  # first
+        fill = text(f"INSERT INTO {TEMP} (id, computed, explain) {changes}")
     # Chunks are id ranges about CHUNK records wide, from the object index alone: finding the exact
     # 50,000th id would read every row up to it (their `object` is in the row), a tenth of the work.
     first, last, count = session.execute(text("SELECT MIN(id), MAX(id), COUNT(*) FROM records WHERE object = :o"),
                                          {"o": plan.object}).one()
     if not count:
         return 0
+    url = parallel.url_of(session) if helpers > 0 and count > parallel.FEW else None
     width = last - first + 1
-    span = max(1, -(-width * CHUNK // count))
-    changed, lo, done = 0, first - 1, 0
-    while lo < last:
-        hi = min(lo + span, last)
-        session.execute(text(f"DELETE FROM {TEMP}"))
-        session.execute(fill, {**plan.params, "lo": lo, "hi": hi})
-        if pg:  # its size, for the joins that read it (PostgreSQL keeps no statistics on a new temp table)
-            session.execute(text(f"ANALYZE {TEMP}"))
-        for statement in history:
-            session.execute(statement, {"cause": CAUSE, "v": version})
-        changed += session.execute(update, {"v": version}).rowcount
-        lo = hi
-        now_done = count * (hi - first + 1) // width  # progress by id position: ends at `count` exactly
-        step(now_done - done)
-        done = now_done
+    span = max(1, -(-width * (CHUNK if url is None else HELPED_CHUNK) // count))
+    ranges = [(lo, min(lo + span, last)) for lo in range(first - 1, last, span)]
+    changed = done = 0
+    with nullcontext() if url is None else parallel.Helpers(url, helpers, SETTINGS) as side:
+        computed = repeat(None) if side is None else \
+            side.chunks(changes, [{**plan.params, "lo": lo, "hi": hi} for lo, hi in ranges])
+        for (lo, hi), rows in zip(ranges, computed):
+            session.execute(text(f"DELETE FROM {TEMP}"))
+            if rows is None:
+                session.execute(fill, {**plan.params, "lo": lo, "hi": hi})
+            else:
+                insert_rows(session, _TEMP, [{"id": i, "computed": c, "explain": e} for i, c, e in rows])
+            if pg:  # its size, for the joins that read it (PostgreSQL keeps no statistics on a new temp table)
+                session.execute(text(f"ANALYZE {TEMP}"))
+            for statement in history:
+                session.execute(statement, {"cause": CAUSE, "v": version})
+            changed += session.execute(update, {"v": version}).rowcount
+            now_done = count * (hi - first + 1) // width  # progress by id position: ends at `count` exactly
+            step(now_done - done)
+            done = now_done
     return changed
 
 

@@ -46,14 +46,16 @@ def diff(old: Bundle | None, new: Bundle) -> dict:
 
 
 def publish(session: Session, source: str, filename: str, *, actor: str | None, note: str = "", now: datetime,
-            progress=None) -> BundleVersion:
+            progress=None, helpers: int = 0) -> BundleVersion:
     """Check `source`, store it as the newest version, index it and reclassify every record.
 
     Raises engine.BundleInvalid (nothing stored) when the bundle has problems.
     `progress(phase, done, total)` is called after each chunk of records reclassified (phase
     "reclassify") and each batch of records whose firings were planned again ("plan"). The report's
     `planned_later` counts the records whose firings the workers plan after the commit (`workflows.replan`:
-    beyond `schedule.INLINE` records), 0 when the publish planned them all.
+    beyond `schedule.INLINE` records), 0 when the publish planned them all. `helpers`: processes that
+    compute the reclassification beside this connection (`bulk.reclassify`), for a transaction that has
+    written no records before.
     """
     bundle = load_bundle_text(source, filename)
     try:
@@ -67,7 +69,8 @@ def publish(session: Session, source: str, filename: str, *, actor: str | None, 
     indexes.sync(session, bundle)
     version = row.id
     cur = Current(version, bundle)
-    outcome = bulk.reclassify(session, cur, now, progress=progress and partial(progress, "reclassify"))
+    outcome = bulk.reclassify(session, cur, now, progress=progress and partial(progress, "reclassify"),
+                              helpers=helpers)
     later = after_publish(session, cur, now, progress=progress and partial(progress, "plan"))
     row = session.get(BundleVersion, version)
     row.report = {**row.report, "reclassified": outcome["reclassified"], "reclassified_in_sql": outcome["sql"],

@@ -35,6 +35,7 @@ from ..clock import now
 from ..db import engine_of
 from ..models import PublishJob
 from ..runs import Live, Runs
+from . import bulk
 from .publish import publish
 
 #: a running job whose heartbeat is older than this, and that no thread of this process runs, was interrupted
@@ -111,7 +112,7 @@ def _work(app: Flask, job_id: int, entry: Live, filename: str, then):
                 with factory() as s, s.begin():
                     job = s.get(PublishJob, job_id)
                     version = publish(s, job.source, filename, actor=job.username, note=job.note, now=now(),
-                                      progress=beat).id
+                                      progress=beat, helpers=bulk.HELPERS).id
                     if then is not None:
                         then(s, version)
                     s.execute(update(PublishJob).where(PublishJob.id == job_id).values(  # `job` is expunged by now
