@@ -308,3 +308,41 @@ def test_helpers_are_started_only_where_they_can_read_what_the_publish_reads(app
             s.execute(text("LOCK TABLE records IN ACCESS EXCLUSIVE MODE"))
             assert url_of(s) is None
         s.rollback()
+
+
+@pytest.mark.parametrize("fails, first", [
+    ({"submit": 0}, 0),  # no helper starts: the connection computes every chunk
+    ({"submit": 3}, 1),  # handing over chunk 3 fails before chunk 1 is read: 1 and 2 are computed again
+    ({"result": 0}, 0),
+    ({"result": 2}, 2),
+    ({"result": 6}, 6),
+    ({}, 7),
+], ids=["submit 0", "submit 3", "result 0", "result 2", "result 6", "none"])
+def test_chunks_come_in_order_and_none_from_a_helpers_first_failure_on(fails, first):
+    """Whether handing a chunk to a helper fails or computing it does, every chunk is answered once, in
+    order: its rows until the failure, None from there on (the publish's connection computes those)."""
+    from concurrent.futures import Future
+
+    from designer.bundles.parallel import Helpers
+
+    class Pool:
+        submitted = 0
+
+        def submit(self, _fn, _sql, p):
+            if self.submitted == fails.get("submit"):
+                raise RuntimeError("cannot start a process")
+            self.submitted += 1
+            future = Future()
+            if p["chunk"] == fails.get("result"):
+                future.set_exception(RuntimeError("disk I/O error"))
+            else:
+                future.set_result([(p["chunk"],)])
+            return future
+
+        def shutdown(self, wait, cancel_futures):
+            pass
+
+    helpers = Helpers.__new__(Helpers)
+    helpers.n, helpers.pool = 2, Pool()
+    got = list(helpers.chunks("SELECT", [{"chunk": i} for i in range(7)]))
+    assert got == [[(i,)] for i in range(first)] + [None] * (7 - first)

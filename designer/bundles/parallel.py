@@ -94,34 +94,24 @@ class Helpers:
                                         initializer=_open, initargs=(url, settings))
 
     def chunks(self, sql: str, params: list[dict]) -> Iterator[list[tuple] | None]:
-        """Each chunk's rows in order, `n` + 1 chunks computed ahead of the one read; None for a chunk a
-        helper failed on and for every one after it (the caller computes those itself)."""
+        """Each chunk's rows in order, with up to `n` + 1 chunks handed to the helpers ahead of the one read;
+        None for the chunk on which a helper (or starting one) failed and for every one after it: the caller
+        computes those itself."""
         ahead: deque[Future] = deque()
-        todo = iter(params)
-        failed = False
-        for p in todo:
-            ahead.append(self.pool.submit(_compute, sql, p))
-            if len(ahead) > self.n:
-                break
-        while ahead:
-            future = ahead.popleft()
-            if not failed:
-                try:
-                    rows = future.result()
-                except Exception as exc:  # noqa: BLE001  (any failure of a helper: the publish computes the rest)
-                    log.warning("a helper failed, this connection computes the remaining chunks: %s",
-                                (str(exc).splitlines() or [type(exc).__name__])[0])
-                    failed = True
-                    self.close(wait=False)
-                else:
-                    nxt = next(todo, None)
-                    if nxt is not None:
-                        ahead.append(self.pool.submit(_compute, sql, nxt))
-                    yield rows
-                    continue
-            yield None
-        if failed:
-            for _ in todo:
+        todo = deque(params)
+        try:
+            while ahead or todo:
+                while todo and len(ahead) <= self.n:
+                    ahead.append(self.pool.submit(_compute, sql, todo[0]))
+                    todo.popleft()  # only once it is handed over
+                rows = ahead[0].result()
+                ahead.popleft()
+                yield rows
+        except Exception as exc:  # noqa: BLE001  (any failure of a helper: the publish computes the rest)
+            log.warning("a helper failed, this connection computes the remaining chunks: %s",
+                        (str(exc).splitlines() or [type(exc).__name__])[0])
+            self.close(wait=False)
+            for _ in range(len(ahead) + len(todo)):
                 yield None
 
     def close(self, wait: bool = True):
