@@ -16,13 +16,12 @@ def include_object(obj, name, type_, reflected, compare_to):
     Per-classification expression indexes are made by publishing; title search
     structures are dialect-specific (FTS5 tables, trigram indexes) and made by
     raw SQL in their migration, as are PostgreSQL's index of `history_hours`
-    (which appends there, keyed on SQLite: migration 0010) and SQLite's
-    partial indexes of the history by a row's neighbours (migration 0014).
+    (which appends there, keyed on SQLite: migration 0010) and the partial
+    index of the history rows that have a previous change (migration 0018).
     """
     if type_ == "index" and name and (name.startswith("ix_records_c_")
                                       or name in ("ix_records_title_trgm", "ix_history_hours",
-                                                  "ix_classification_history_key_prev",
-                                                  "ix_classification_history_key_next")):
+                                                  "ix_classification_history_key_prev")):
         return False
     return not (type_ == "table" and name and name.startswith("records_title"))
 

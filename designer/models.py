@@ -192,13 +192,17 @@ class ClassificationChange(Base):
     #: none; kept by triggers (migration 0013) for the migration matrix (designer.dashboards.queries)
     prev_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     next_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: the previous change's `old` and `new`, and the `at` of the change before it (migration 0018)
+    prev_old: Mapped[object] = mapped_column(Json, nullable=True)
+    prev_new: Mapped[object] = mapped_column(Json, nullable=True)
+    prev_prev_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     #: dashboards walk the changes of one classification after a date (designer.dashboards.queries)
     __table_args__ = (Index("ix_classification_history_key_at", "key", "at", "record_id", "id", "old", "new",
                             "prev_at", "next_at"),
                       Index("ix_classification_history_key_record", "key", "record_id", "at", "id", "old", "new",
                             "prev_at", "next_at"))
-    # and on SQLite two partial indexes by a row's neighbours, made by migration 0014's SQL
+    # and a partial index of the rows that have a previous change, made by migration 0018's SQL
     # (designer.migrate.include_object)
 
 

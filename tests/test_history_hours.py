@@ -84,22 +84,26 @@ def agrees(app) -> dict:
 
 
 def neighbours_agree(app) -> int:
-    """Every history row's `prev_at` and `next_at` (migration 0013) are the instants of the rows before and after
-    it of its record and key, in (at, id) order, as counted here in Python; the rows that have a neighbour."""
+    """Every history row's neighbours (migrations 0013, 0018) are those counted here in Python: the instants of
+    the rows before and after it of its record and key in (at, id) order, the previous row's `old` and `new`
+    and the instant of the one before that; the rows that have a neighbour."""
     from designer.db import transaction
     from designer.models import ClassificationChange as H
     with app.app_context(), transaction(app) as s:
-        rows = s.execute(select(H.id, H.record_id, H.key, H.at, H.prev_at, H.next_at)
-                         .order_by(H.record_id, H.key, H.at, H.id)).all()
+        rows = s.execute(select(H.id, H.record_id, H.key, H.at, H.old, H.new, H.prev_at, H.next_at, H.prev_old,
+                                H.prev_new, H.prev_prev_at).order_by(H.record_id, H.key, H.at, H.id)).all()
     wrong, linked = [], 0
+    def same(j, row):  # rows[j], if it is of `row`'s record and key
+        return rows[j] if 0 <= j < len(rows) and (rows[j].record_id, rows[j].key) == (row.record_id, row.key) \
+            else None
     for i, row in enumerate(rows):
-        same = [r for r in (rows[i - 1] if i else None, rows[i + 1] if i + 1 < len(rows) else None)
-                if r is not None and (r.record_id, r.key) == (row.record_id, row.key)]
-        prev = next((r.at for r in same if (r.at, r.id) < (row.at, row.id)), None)
-        nxt = next((r.at for r in same if (r.at, r.id) > (row.at, row.id)), None)
-        linked += bool(same)
-        if (row.prev_at, row.next_at) != (prev, nxt):
-            wrong.append((row.id, row.record_id, row.key, row.at, (row.prev_at, row.next_at), (prev, nxt)))
+        before, after, earlier = same(i - 1, row), same(i + 1, row), same(i - 2, row)
+        want = (before and before.at, after and after.at, before and before.old, before and before.new,
+                earlier and earlier.at)
+        have = (row.prev_at, row.next_at, row.prev_old, row.prev_new, row.prev_prev_at)
+        linked += bool(before or after)
+        if have != want:
+            wrong.append((row.id, row.record_id, row.key, row.at, have, want))
     assert not wrong, wrong[:5]
     return linked
 
@@ -183,7 +187,8 @@ def test_the_command_line_rebuilds_what_the_dashboards_count_from(ws, frozen, da
     with ws.app_context(), transaction(ws) as s:
         s.execute(text("DELETE FROM history_hours"))
         s.execute(text("DELETE FROM record_values"))
-        s.execute(text("UPDATE classification_history SET prev_at = NULL, next_at = at"))  # all wrong
+        s.execute(text("UPDATE classification_history SET prev_at = NULL, next_at = at, prev_new = old, "
+                       "prev_prev_at = at"))  # all wrong
     result = CliRunner().invoke(main, ["db", "rebuild", "--database", database_url,
                                        "--instance", str(tmp_path / "instance")])
     assert result.exit_code == 0, result.output

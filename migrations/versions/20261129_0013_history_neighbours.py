@@ -81,8 +81,7 @@ def upgrade():
     # plain ALTER TABLE on SQLite too: a batch's copy of the table would drop its triggers (history_hours')
     op.add_column(H, sa.Column("prev_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column(H, sa.Column("next_at", sa.DateTime(timezone=True), nullable=True))
-    from designer.dashboards.neighbours import FILL  # the same statement as `tierwise db rebuild`'s
-    op.execute(FILL)
+    op.execute(_mend("TRUE"))  # every row's (the neighbours of migration 0018 came later)
     for name, columns in NEW_INDEXES.items():
         op.execute(f"CREATE INDEX {name} ON {H} ({columns})")
     if pg:
