@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (ARRAY, Text, bindparam, case, cast, func, literal, literal_column, select, text, true,
-                        type_coerce, union_all)
+from sqlalchemy import (ARRAY, bindparam, case, cast, func, literal, literal_column, select, text, true,
+                        union_all)
 from sqlalchemy.orm import Session
 
 from ..bundles.indexes import value_sql
@@ -263,30 +263,24 @@ def migration(session: Session, obj: str, key: str, owners, first: datetime, sec
 
 def _pairs(session: Session, obj: str, key: str, owners, first: datetime, second: datetime, shared: bool,
            pg: bool) -> Counter:
-    """(value at `first`, value at `second`) -> records, of the records that changed in between.
+    """(value at `first`, value at `second`) -> records in scope, of the records that changed in between.
 
     Each history row knows the instants of its record's previous and next
     change of the key (`prev_at`, `next_at`; migration 0013) and what the
-    previous change was (migration 0018). For everyone, from the rows of the
-    records that changed more than once only (`_by_previous`); in a scope or
-    for a shared key, from the window's rows (`_in_window`), which for a
-    scope's gathered ids is the faster (measured at a million customers:
-    SQLite a team's 90 days 325–385 ms against 404, PostgreSQL 353 against
-    626–640). For everyone, `_by_previous` against `_in_window` at a million
-    customers on PostgreSQL: a year 187 ms against 421, 90 days 49 against 120."""
-    if owners is not None or shared:
-        rows = _in_window(obj, key, owners, first, second, shared, pg)
-        out: Counter = Counter()
-        for old, new, n in (_hash_joined(session, rows) if pg else session.execute(rows)):
-            out[(normal(old), normal(new))] += n  # a pair both parts give is summed
-        return out
-    return _by_previous(session, obj, key, first, second)
+    previous change was (migration 0018), so only the rows of the records
+    that changed more than once are read (`_by_previous`). Measured at a
+    million customers against pairing the window's rows (each record's
+    first and last row, joined or grouped by record): PostgreSQL a year
+    187 ms against 421, 90 days 49 against 120; SQLite a year 132 against
+    477 (then from two partial indexes)."""
+    return _by_previous(session, obj, key, owners, first, second, shared, pg)
 
 
-def _by_previous(session: Session, obj: str, key: str, first: datetime, second: datetime) -> Counter:
-    """`_pairs` for everyone. A record that changed once in the window is one row whose neighbours
-    are both outside it: its (old, new) is the pair. Those are most of the window's rows, and they are never
-    read: the window's changes of each kind are summed from `history_hours` (`_window_kinds`), and only the
+def _by_previous(session: Session, obj: str, key: str, owners, first: datetime, second: datetime, shared: bool,
+                 pg: bool) -> Counter:
+    """`_pairs`. A record that changed once in the window is one row whose neighbours are both outside it:
+    its (old, new) is the pair. Those are most of the window's rows, and they are never read: the window's
+    changes of each kind in scope are summed from `history_hours` (`_window_kinds`), and only the
     records that changed more than once are corrected, from the rows whose previous change is in the window
     (`later`, a partial index of migration 0018). Each such row is taken out of the sum; the one after a
     record's first change in the window (its change before the previous is outside it: `started`) carries that
@@ -297,11 +291,11 @@ def _by_previous(session: Session, obj: str, key: str, first: datetime, second: 
     migration 0014 read and joined: 477 ms)."""
     started = (H.c.prev_prev_at.is_(None) | (H.c.prev_prev_at <= first)).label("started")
     last = (H.c.next_at.is_(None) | (H.c.next_at > second)).label("last")
-    later = _changes(obj, key, None, False).where(H.c.prev_at.is_not(None), H.c.prev_at > first,
-                                                   H.c.prev_at <= second, H.c.at <= second)
+    later = _changes(obj, key, owners, shared, pg).where(H.c.prev_at.is_not(None), H.c.prev_at > first,
+                                                          H.c.prev_at <= second, H.c.at <= second)
     kinds = later.add_columns(H.c.old, H.c.new, H.c.prev_old, H.c.prev_new, started, last, func.count()) \
         .group_by(H.c.old, H.c.new, H.c.prev_old, H.c.prev_new, started, last)
-    out = _window_kinds(session, obj, key, first, second)
+    out = _window_kinds(session, obj, key, owners, first, second, shared, pg)
     deeper = 0
     for old, new, prev_old, prev_new, is_started, is_last, n in session.execute(kinds):
         out[(normal(old), normal(new))] -= n
@@ -323,72 +317,26 @@ def _by_previous(session: Session, obj: str, key: str, first: datetime, second: 
     return Counter({pair: n for pair, n in out.items() if n})
 
 
-def _in_window(obj: str, key: str, owners, first: datetime, second: datetime, shared: bool, pg: bool):
-    """`_pairs` in a scope (or for a key another object shares) from the window's rows in it, gathered once:
-    (value at `first`, value at `second`, records).
-
-    A record's first change in the window is the row whose previous one is
-    not in it, and its last the row whose next one is not. A record that
-    changed once is one row that is both: counted by (old, new) as the
-    covering (key, at, ...) index is scanned. Only the records that changed
-    more than once have their first row's `old` paired with their last row's
-    `new`: joined on PostgreSQL (hashed), grouped by record on SQLite, which
-    joins by a seek per record (a year at a million customers: 0.65 s joined,
-    0.42 s grouped).
-    """
-    window = _changes(obj, key, owners, shared, pg).add_columns(
-        H.c.record_id, H.c.old, H.c.new,
-        (H.c.prev_at.is_(None) | (H.c.prev_at <= first)).label("starts"),
-        (H.c.next_at.is_(None) | (H.c.next_at > second)).label("ends")).where(H.c.at > first, H.c.at <= second)
-    rows = window.cte("window")
-    once = select(rows.c.old, rows.c.new, func.count()).where(rows.c.starts, rows.c.ends) \
-        .group_by(rows.c.old, rows.c.new)
-    if pg:
-        firsts, lasts = rows.alias("firsts"), rows.alias("lasts")
-        more = select(firsts.c.old, lasts.c.new, func.count()).select_from(firsts) \
-            .join(lasts, lasts.c.record_id == firsts.c.record_id) \
-            .where(firsts.c.starts, ~firsts.c.ends, lasts.c.ends, ~lasts.c.starts).group_by(firsts.c.old, lasts.c.new)
-        return union_all(once, more)
-
-    def only(flag, column):  # the value of the record's one row with `flag`, as stored (JSON text): its
-        # rows' others are NULL, and a 'v' in front keeps a stored NULL apart from them
-        tagged = literal("v", Text) + func.coalesce(type_coerce(column, Text), "null")
-        return func.substr(func.max(case((flag, tagged))), 2)
-    ends = select(only(rows.c.starts, rows.c.old).label("old"), only(rows.c.ends, rows.c.new).label("new")) \
-        .where(~(rows.c.starts & rows.c.ends)).group_by(rows.c.record_id).subquery("ends")
-    more = select(ends.c.old, ends.c.new, func.count()).group_by(ends.c.old, ends.c.new)
-    return union_all(once, more)  # read as `once`'s columns: the JSON texts decoded
-
-
-def _window_kinds(session: Session, obj: str, key: str, first: datetime, second: datetime) -> Counter:
-    """(old, new) -> changes in (first, second] for everyone: whole UTC hours from `history_hours`, an hour that
-    `first` or `second` splits from the history itself."""
+def _window_kinds(session: Session, obj: str, key: str, owners, first: datetime, second: datetime, shared: bool,
+                  pg: bool) -> Counter:
+    """(old, new) -> changes in (first, second] in scope: whole UTC hours from `history_hours` (for everyone its
+    rows counting every owner together, for a scope its owners' rows), an hour that `first` or `second` splits
+    from the history itself."""
     split = changes.edges(first, [second])
     stmt = select(C.c.old, C.c.new, func.sum(C.c.n)).where(
         _is(C.c.object, obj), _is(C.c.key, key), C.c.hour_end > first, C.c.hour_end <= second,
-        C.c.owner == changes.EVERYONE)
+        C.c.owner == changes.EVERYONE if owners is None else C.c.owner.in_(owners))
     if split:
         stmt = stmt.where(C.c.hour_end.not_in([hi for _lo, hi in split]))
     out: Counter = Counter()
     for old, new, n in session.execute(stmt.group_by(C.c.old, C.c.new)):
         out[(normal(json.loads(old)), normal(json.loads(new)))] += int(n)
     for lo, hi in split:
-        rows = select(H.c.old, H.c.new, func.count()).where(H.c.key == key, H.c.at > lo, H.c.at <= min(hi, second))
+        rows = _changes(obj, key, owners, shared, pg).add_columns(H.c.old, H.c.new, func.count()) \
+            .where(H.c.at > lo, H.c.at <= min(hi, second))
         for old, new, n in session.execute(rows.group_by(H.c.old, H.c.new)):
             out[(normal(old), normal(new))] += n
     return out
-
-
-def _hash_joined(session: Session, stmt) -> list:
-    """`stmt`'s rows with PostgreSQL's nested loops off: it takes the conditions on a row's neighbours for
-    independent and expects a few hundred records to have changed more than once where there are a hundred
-    thousand, then looks each up in the index (a year's window at a million customers: 0.9 s, against 0.6 s
-    hashed; 90 days: 0.33 against 0.13 s). Set back afterwards, for the transaction's other charts."""
-    was = session.scalar(text("SELECT current_setting('enable_nestloop')"))
-    session.execute(text("SELECT set_config('enable_nestloop', 'off', true)"))
-    rows = session.execute(stmt).all()  # an error aborts the transaction, and the setting with it
-    session.execute(text("SELECT set_config('enable_nestloop', :was, true)"), {"was": was})
-    return rows
 
 
 def trend(session: Session, obj: str, key: str, owners, points: list[datetime], shared: bool = False) -> list[dict]:
