@@ -27,7 +27,8 @@ Python, and in under 60 s on SQLite. Sections:
               transaction (`schedule.after_publish`): every record's firings
               planned again.
   impact      the impact preview of that change (designer.bundles.impact),
-              which writes nothing, over the same records.
+              which writes nothing, over the same records: alone, then
+              with --helpers processes counting id ranges beside it.
 
 Figures are printed, never asserted. Sizes are arguments:
 
@@ -345,16 +346,25 @@ def section_reclassify(db: str, args, results: dict):
         with app.app_context(), transaction(app) as s:
             versions = dict(s.execute(select(Record.bundle_version, func.count()).where(Record.object == "customer")
                                       .group_by(Record.bundle_version)).all())
+            back = load_bundle_text(source.replace(*CHANGE[::-1]))
             t = time.perf_counter()
-            impact = preview(s, Current(version + 1, changed), load_bundle_text(source.replace(*CHANGE[::-1])), later)
+            impact = preview(s, Current(version + 1, changed), back, later)
             impact_s = time.perf_counter() - t
+            helped_s = None
+            if args.helpers:
+                t = time.perf_counter()
+                helped = preview(s, Current(version + 1, changed), back, later, helpers=args.helpers)
+                helped_s = time.perf_counter() - t
         tier = impact["objects"]["customer"]["classifications"]["tier"]
         say(f"  impact preview of changing it back: {impact['records']:,} records in {impact_s:.2f} s "
             f"(= {impact_s / max(impact['records'], 1) * 100_000:.2f} s per 100,000 records; target < 2 s at 100,000); "
             f"{tier['moved']:,} would change tier")
+        if helped_s is not None:
+            say(f"  the same with {args.helpers} helper processes counting id ranges: {helped_s:.2f} s "
+                f"({impact_s / helped_s:.2f}x; {'the same' if helped == impact else 'a DIFFERENT'} preview)")
         results[db] = {"customers": args.customers, "children": children, "python_ms_per_record": per_record * 1000,
                        "python_extrapolated_s": python_total, "sql_s": sql_s + commit_s, "ratio": ratio,
-                       "history_rows": moved, "impact_s": impact_s, "replan_s": replan_s, "replan_chain_s": chain_s, "versions": {str(v): n for v, n in versions.items()}}
+                       "history_rows": moved, "impact_s": impact_s, "impact_helped_s": helped_s, "replan_s": replan_s, "replan_chain_s": chain_s, "versions": {str(v): n for v, n in versions.items()}}
     finally:
         if app is not None:
             engine_of(app).dispose()

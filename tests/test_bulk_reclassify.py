@@ -328,7 +328,7 @@ def test_chunks_come_in_order_and_none_from_a_helpers_first_failure_on(fails, fi
     class Pool:
         submitted = 0
 
-        def submit(self, _fn, _sql, p):
+        def submit(self, _fn, _sql, p, _reduce):
             if self.submitted == fails.get("submit"):
                 raise RuntimeError("cannot start a process")
             self.submitted += 1

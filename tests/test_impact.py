@@ -5,6 +5,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 import yaml
 from sqlalchemy import func, select
 
@@ -114,3 +115,43 @@ def test_unsupported_expression_is_previewed_in_python_with_the_reason(app, publ
     assert customer["path"] == "python"
     assert customer["reason"] == "SQL cannot express weekday() in SQL (column 1)"
     assert customer["classifications"]["tier"]["moved"] == 1
+
+
+def _spy_on_helpers(monkeypatch) -> list[bool]:
+    """Helpers forced on for a few records (two a chunk); whether each chunk came back counted by one."""
+    from designer.bundles import bulk, parallel
+    monkeypatch.setattr(parallel, "FEW", 0)
+    monkeypatch.setattr(bulk, "HELPED_CHUNK", 2)
+    counted = []
+    chunks = parallel.Helpers.chunks
+
+    def spy(self, sql, params, reduce=None):
+        for part in chunks(self, sql, params, reduce):
+            counted.append(part is not None)
+            yield part
+    monkeypatch.setattr(parallel.Helpers, "chunks", spy)
+    return counted
+
+
+@pytest.mark.parametrize("samples", [5, 1])
+def test_helper_processes_count_what_this_connection_counts_alone(app, publish, monkeypatch, caplog, samples):
+    """Id ranges counted by helper processes and merged give the preview counted in one pass: counts,
+    transitions, and the lowest ids as samples."""
+    _world(app, publish)
+    alone, _ = _preview(app, RAISED, samples=samples)
+    counted = _spy_on_helpers(monkeypatch)
+    helped, _ = _preview(app, RAISED, samples=samples, helpers=2)
+    assert helped == alone
+    assert len(counted) >= 3 and all(counted)
+    assert "a helper failed" not in caplog.text
+
+
+def test_a_failing_helper_leaves_its_ranges_to_the_previews_connection(app, publish, monkeypatch, tmp_path, caplog):
+    from designer.bundles import parallel
+    _world(app, publish)
+    alone, _ = _preview(app, RAISED)
+    counted = _spy_on_helpers(monkeypatch)
+    monkeypatch.setattr(parallel, "url_of", lambda session: f"sqlite:///{tmp_path / 'empty.db'}")
+    assert _preview(app, RAISED, helpers=2)[0] == alone
+    assert counted and not any(counted)
+    assert "a helper failed, this connection computes the remaining chunks" in caplog.text

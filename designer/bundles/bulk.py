@@ -784,16 +784,12 @@ def _run(session: Session, plan: ObjectSql, cur: Current, now: datetime, dialect
         changes = (f"SELECT n.id, n.computed, n.explain FROM ({plan.sql}) n CROSS JOIN records r "  # CROSS: new
                    f"WHERE r.id = n.id AND (r.computed IS NOT n.computed OR r.explain IS NOT n.explain)")  # first
         fill = text(f"INSERT INTO {TEMP} (id, computed, explain) {changes}")
-    # Chunks are id ranges about CHUNK records wide, from the object index alone: finding the exact
-    # 50,000th id would read every row up to it (their `object` is in the row), a tenth of the work.
-    first, last, count = session.execute(text("SELECT MIN(id), MAX(id), COUNT(*) FROM records WHERE object = :o"),
-                                         {"o": plan.object}).one()
+    first, last, count = extent(session, plan.object)
     if not count:
         return 0
     url = parallel.url_of(session) if helpers > 0 and count > parallel.FEW else None
     width = last - first + 1
-    span = max(1, -(-width * (CHUNK if url is None else HELPED_CHUNK) // count))
-    ranges = [(lo, min(lo + span, last)) for lo in range(first - 1, last, span)]
+    ranges = id_ranges(first, last, count, CHUNK if url is None else HELPED_CHUNK)
     changed = done = 0
     with nullcontext() if url is None else parallel.Helpers(url, helpers, SETTINGS) as side:
         computed = repeat(None) if side is None else \
@@ -813,6 +809,20 @@ def _run(session: Session, plan: ObjectSql, cur: Current, now: datetime, dialect
             step(now_done - done)
             done = now_done
     return changed
+
+
+def extent(session: Session, obj: str) -> tuple[int, int, int]:
+    """(lowest id, highest id, records) of the object's records, from its index alone."""
+    return tuple(session.execute(text("SELECT MIN(id), MAX(id), COUNT(*) FROM records WHERE object = :o"),
+                                 {"o": obj}).one())
+
+
+def id_ranges(first: int, last: int, count: int, per: int) -> list[tuple[int, int]]:
+    """(lo, hi] id ranges of about `per` of the `count` records between ids `first` and `last` (`RANGE`'s
+    :lo and :hi), cut by id alone: finding the exact 50,000th id would read every row up to it (their
+    `object` is in the row), a tenth of a chunk's work."""
+    span = max(1, -(-(last - first + 1) * per // count))
+    return [(lo, min(lo + span, last)) for lo in range(first - 1, last, span)]
 
 
 def reclassify_python(session: Session, cur: Current, now: datetime, objects: list[str], step=None,

@@ -5,7 +5,8 @@ now and would have under the new rules, how many move from which value to
 which, and a few of those records with the explanation they would get. The
 new values are computed in the database with the same SQL as a publish
 (`bulk.compile_object`, values only): one SELECT streams each record's
-stored and new values and they are counted as they come; explanations are
+stored and new values and they are counted as they come (or helper
+processes count id ranges of a large object side by side); explanations are
 computed only for the few sample records. Nothing is written. "Now" is the
 stored value (what lists and reports show today). An object SQL cannot
 express is computed in Python, record by record, and says so.
@@ -17,6 +18,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
@@ -28,7 +30,8 @@ from engine.expr.sqlgen import Unsupported
 
 from ..models import Record
 from ..records.store import children_of_many, raw_of
-from .bulk import compile_object, tuned
+from . import bulk, parallel
+from .bulk import compile_object, extent, id_ranges, tuned
 from .workspace import Current
 
 BATCH = 500
@@ -37,7 +40,7 @@ STEP = 1000
 
 
 def preview(session: Session, current: Current | None, new_bundle: Bundle, now: datetime, samples: int = 5,
-            progress: Callable[[int, int], None] | None = None) -> dict:
+            progress: Callable[[int, int], None] | None = None, helpers: int = 0) -> dict:
     """The impact of publishing `new_bundle` at `now` on every stored top-level record.
 
     Returns (JSON-serialisable)::
@@ -60,6 +63,11 @@ def preview(session: Session, current: Current | None, new_bundle: Bundle, now: 
 
     Values are as stored in JSON (a collect classification's value is a list). `progress(done, total)` is
     called as records are counted (every `STEP`), for a page that shows how far the preview is.
+
+    `helpers`: processes that count an object of more than `parallel.FEW` records in id ranges beside this
+    connection, as a publish's reclassification computes its chunks (bundles.parallel); they read what is
+    committed as they go, which a preview, writing nothing, may (a record saved meanwhile is counted as
+    saved or not, as a later preview would count it).
     """
     dialect = session.get_bind().dialect.name
     out = {"records": 0, "objects": {}}
@@ -81,7 +89,8 @@ def preview(session: Session, current: Current | None, new_bundle: Bundle, now: 
         else:
             try:
                 with tuned(session):
-                    entry = _sql(session, new_bundle, key, keys, lists, plan, dialect, now, samples, count)
+                    entry = _sql(session, new_bundle, key, keys, lists, plan, dialect, now, samples, count,
+                                 helpers)
             except DBAPIError as exc:  # as a publish does: this object in Python, and why
                 count.rewind()
                 entry = _python(session, new_bundle, key, keys, now, samples, count)
@@ -160,7 +169,7 @@ def _plain(value):
 # -- in SQL --------------------------------------------------------------------------------------
 
 
-def _sql(session, bundle, key, keys, lists, plan, dialect, now, samples, count: _Count) -> dict:
+def _sql(session, bundle, key, keys, lists, plan, dialect, now, samples, count: _Count, helpers: int = 0) -> dict:
     pg = dialect == "postgresql"
     # One pass gives each record's stored (w<i>) and new (c_<key>) value per classification, counted here as it
     # streams: no temporary table, no query per classification. The stored values are carried up from the row
@@ -171,24 +180,24 @@ def _sql(session, bundle, key, keys, lists, plan, dialect, now, samples, count: 
     # samples, was slower on SQLite: its window sorts every record once per classification.)
     columns = [f"s.w{i} AS o{i}, {(f'CAST(s.c_{k} AS text)' if pg else f's.c_{k}') if k in plan.keys else 'NULL'} AS n{i}"
                for i, k in enumerate(keys)]
-    seen: list[dict] = [{} for _ in keys]
-    records = 0
-    result = session.execute(text(f"SELECT {', '.join(['s.id'] + columns)} FROM ({plan.sql}) s"), plan.params)
-    for row in result:  # per pair: [count, the lowest `samples` ids so far as a max-heap of -id]
-        records += 1
-        count.add()
-        rid = row[0]
-        for i, slot in enumerate(seen):
-            pair = (row[2 * i + 1], row[2 * i + 2])
-            entry = slot.get(pair)
-            if entry is None:
-                entry = slot[pair] = [0, []]
-            entry[0] += 1
-            heap = entry[1]
-            if len(heap) < samples:
-                heapq.heappush(heap, -rid)
-            elif heap and -heap[0] > rid:
-                heapq.heapreplace(heap, -rid)
+    head = f"SELECT {', '.join(['s.id'] + columns)} FROM "
+    first, last, total = extent(session, key) if helpers > 0 else (0, 0, 0)
+    url = parallel.url_of(session) if total > parallel.FEW else None
+    if url is None:
+        records, seen = _tally(len(keys), samples, session.execute(text(f"{head}({plan.sql}) s"), plan.params),
+                               count.add)
+    else:  # id ranges counted by the helpers (a chunk none of them could count is counted here)
+        ranged = compile_object(bundle, key, dialect, now, explain=None, was=tuple(keys))
+        sql = f"{head}({ranged.sql}) s"
+        chunks = [{**ranged.params, "lo": lo, "hi": hi} for lo, hi in id_ranges(first, last, total, bulk.HELPED_CHUNK)]
+        records, seen = 0, [{} for _ in keys]
+        with parallel.Helpers(url, helpers, bulk.SETTINGS) as side:
+            for params, part in zip(chunks, side.chunks(sql, chunks, partial(_tally, len(keys), samples))):
+                n, counted = part if part is not None else \
+                    _tally(len(keys), samples, session.execute(text(sql), params))
+                records += n
+                count.add(n)
+                _merge(seen, counted, samples)
     pairs, wanted = {}, {}
     for k, slot in zip(keys, seen):
         value = (lambda v: None if v is None else _plain(json.loads(v))) if pg or k in lists else _plain
@@ -208,6 +217,44 @@ def _sql(session, bundle, key, keys, lists, plan, dialect, now, samples, count: 
     for k, rows in pairs.items():
         pairs[k] = [(o, n, c, [explained[rid](k) for rid in ids]) for o, n, c, ids in rows]
     return {"records": records, "path": "sql", "reason": None, "classifications": {}, "pairs": pairs}
+
+
+def _tally(keys: int, samples: int, rows, tick: Callable[[], None] | None = None) -> tuple[int, list[dict]]:
+    """(records, per classification {(stored, new): [records, the lowest `samples` ids as a max-heap of -id]})
+    of rows (id, stored 0, new 0, stored 1, new 1, ...); `tick()` after each record."""
+    seen: list[dict] = [{} for _ in range(keys)]
+    records = 0
+    for row in rows:
+        records += 1
+        if tick is not None:
+            tick()
+        rid = row[0]
+        for i, slot in enumerate(seen):
+            pair = (row[2 * i + 1], row[2 * i + 2])
+            entry = slot.get(pair)
+            if entry is None:
+                entry = slot[pair] = [0, []]
+            entry[0] += 1
+            _keep(entry[1], rid, samples)
+    return records, seen
+
+
+def _keep(heap: list, rid: int, samples: int):
+    """Keep `rid` among the lowest `samples` ids of `heap` (a max-heap of -id)."""
+    if len(heap) < samples:
+        heapq.heappush(heap, -rid)
+    elif heap and -heap[0] > rid:
+        heapq.heapreplace(heap, -rid)
+
+
+def _merge(into: list[dict], part: list[dict], samples: int):
+    """Add one chunk's `_tally` to another's."""
+    for slot, counted in zip(into, part):
+        for pair, (n, heap) in counted.items():
+            entry = slot.setdefault(pair, [0, []])
+            entry[0] += n
+            for neg in heap:
+                _keep(entry[1], -neg, samples)
 
 
 def _explain_samples(session, bundle, key, dialect, now, ids: list[int]) -> dict:

@@ -1,4 +1,5 @@
-"""A reclassification's chunks computed by helper processes beside the publish's own connection.
+"""A reclassification's chunks computed by helper processes beside the publish's own connection (and an
+impact preview's, counted in the helpers: designer.bundles.impact).
 
 The SELECT that computes a chunk's new values and explanations is nearly all
 of a bulk reclassification (at a million customers on SQLite, about 35 of
@@ -28,7 +29,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from sqlalchemy import text
@@ -61,10 +62,12 @@ def _open(url: str, settings: dict[str, dict[str, str]]):
     _connection.commit()
 
 
-def _compute(sql: str, params: dict) -> list[tuple]:
-    """In a helper: the rows of one chunk's SELECT, its read transaction ended before they are returned."""
+def _compute(sql: str, params: dict, reduce: Callable | None = None):
+    """In a helper: the rows of one chunk's SELECT (or what `reduce` makes of them as they stream), its read
+    transaction ended before they are returned."""
     try:
-        return [tuple(row) for row in _connection.execute(text(sql), params)]
+        result = _connection.execute(text(sql), params)
+        return [tuple(row) for row in result] if reduce is None else reduce(result)
     finally:
         _connection.rollback()
 
@@ -93,16 +96,16 @@ class Helpers:
         self.pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_open, initargs=(url, settings))
 
-    def chunks(self, sql: str, params: list[dict]) -> Iterator[list[tuple] | None]:
-        """Each chunk's rows in order, with up to `n` + 1 chunks handed to the helpers ahead of the one read;
-        None for the chunk on which a helper (or starting one) failed and for every one after it: the caller
-        computes those itself."""
+    def chunks(self, sql: str, params: list[dict], reduce: Callable | None = None) -> Iterator:
+        """Each chunk's rows (or what `reduce`, a function a helper can import, makes of them) in order, with
+        up to `n` + 1 chunks handed to the helpers ahead of the one read; None for the chunk on which a helper
+        (or starting one) failed and for every one after it: the caller computes those itself."""
         ahead: deque[Future] = deque()
         todo = deque(params)
         try:
             while ahead or todo:
                 while todo and len(ahead) <= self.n:
-                    ahead.append(self.pool.submit(_compute, sql, todo[0]))
+                    ahead.append(self.pool.submit(_compute, sql, todo[0], reduce))
                     todo.popleft()  # only once it is handed over
                 rows = ahead[0].result()
                 ahead.popleft()

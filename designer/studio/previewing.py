@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from engine import Bundle
 
+from ..bundles import bulk
 from ..bundles.impact import preview
 from ..bundles.workspace import NoBundle, current
 from ..clock import now
@@ -93,7 +94,7 @@ def _work(app: Flask, job_id: int, entry: Live, bundle: Bundle, username: str | 
             except NoBundle:
                 cur = None
             at = now()
-            result = preview(s, cur, bundle, at, samples=5, progress=beat)
+            result = preview(s, cur, bundle, at, samples=5, progress=beat, helpers=bulk.HELPERS)
             result.update(effects(s, bundle, at))
             s.rollback()  # a preview writes nothing
             s.execute(update(ImpactJob).where(ImpactJob.id == job_id).values(
