@@ -118,9 +118,11 @@ def test_unsupported_expression_is_previewed_in_python_with_the_reason(app, publ
 
 
 def _spy_on_helpers(monkeypatch) -> list[bool]:
-    """Helpers forced on for a few records (two a chunk); whether each chunk came back counted by one."""
+    """Ranges and helpers forced on for a few records (two a range); whether each range came back counted by a
+    helper."""
     from designer.bundles import bulk, parallel
     monkeypatch.setattr(parallel, "FEW", 0)
+    monkeypatch.setattr(bulk, "CHUNK", 2)
     monkeypatch.setattr(bulk, "HELPED_CHUNK", 2)
     counted = []
     chunks = parallel.Helpers.chunks
@@ -134,16 +136,19 @@ def _spy_on_helpers(monkeypatch) -> list[bool]:
 
 
 @pytest.mark.parametrize("samples", [5, 1])
-def test_helper_processes_count_what_this_connection_counts_alone(app, publish, monkeypatch, caplog, samples):
-    """Id ranges counted by helper processes and merged give the preview counted in one pass: counts,
-    transitions, and the lowest ids as samples."""
+def test_ranges_counted_here_or_by_helpers_give_the_one_pass_preview(app, publish, monkeypatch, caplog, samples):
+    """Id ranges counted by this connection, or by helper processes, and merged give the preview counted in
+    one pass: counts, transitions, and the lowest ids as samples."""
     _world(app, publish)
-    alone, _ = _preview(app, RAISED, samples=samples)
+    one_pass, _ = _preview(app, RAISED, samples=samples)
     counted = _spy_on_helpers(monkeypatch)
-    helped, _ = _preview(app, RAISED, samples=samples, helpers=2)
-    assert helped == alone
+    assert _preview(app, RAISED, samples=samples)[0] == one_pass
+    assert not counted  # no helpers asked for
+    reports = []
+    assert _preview(app, RAISED, samples=samples, helpers=2, progress=lambda *p: reports.append(p))[0] == one_pass
     assert len(counted) >= 3 and all(counted)
     assert "a helper failed" not in caplog.text
+    assert reports == sorted(reports) and reports[-1] == (len(CASES["records"]),) * 2  # ranges as they come
 
 
 def test_a_failing_helper_leaves_its_ranges_to_the_previews_connection(app, publish, monkeypatch, tmp_path, caplog):
