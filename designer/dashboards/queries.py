@@ -267,28 +267,23 @@ def _pairs(session: Session, obj: str, key: str, owners, first: datetime, second
 
     Each history row knows the instants of its record's previous and next
     change of the key (`prev_at`, `next_at`; migration 0013) and what the
-    previous change was (migration 0018), so only the rows of the records
-    that changed more than once are read (`_by_previous`). Measured at a
-    million customers against pairing the window's rows (each record's
-    first and last row, joined or grouped by record): PostgreSQL a year
-    187 ms against 421, 90 days 49 against 120; SQLite a year 132 against
-    477 (then from two partial indexes)."""
-    return _by_previous(session, obj, key, owners, first, second, shared, pg)
-
-
-def _by_previous(session: Session, obj: str, key: str, owners, first: datetime, second: datetime, shared: bool,
-                 pg: bool) -> Counter:
-    """`_pairs`. A record that changed once in the window is one row whose neighbours are both outside it:
-    its (old, new) is the pair. Those are most of the window's rows, and they are never read: the window's
-    changes of each kind in scope are summed from `history_hours` (`_window_kinds`), and only the
-    records that changed more than once are corrected, from the rows whose previous change is in the window
-    (`later`, a partial index of migration 0018). Each such row is taken out of the sum; the one after a
-    record's first change in the window (its change before the previous is outside it: `started`) carries that
-    first change (`prev_old`, `prev_new`), which is taken out too, and, when it is also the record's last change
-    in the window, gives the pair (its `prev_old`, its `new`). The records that changed three times or more
-    have their last row paired with their `started` row by record id, a join run only when there are any. A
-    year at a million customers on SQLite: 99,000 entries of one index grouped, 132 ms (the two indexes of
-    migration 0014 read and joined: 477 ms)."""
+    previous change was (`prev_old`, `prev_new`, `prev_prev_at`; migration
+    0018). A record that changed once in the window is one row whose
+    neighbours are both outside it: its (old, new) is the pair. Those are
+    most of the window's rows, and they are never read: the window's changes
+    of each kind in scope are summed from `history_hours` (`_window_kinds`),
+    and only the records that changed more than once are corrected, from the
+    rows whose previous change is in the window (`later`, a partial index of
+    migration 0018). Each such row is taken out of the sum; the one after a
+    record's first change in the window (its change before the previous is
+    outside it: `started`) carries that first change, which is taken out
+    too, and, when it is also the record's last change in the window, gives
+    the pair (its `prev_old`, its `new`). The records that changed three
+    times or more have their last row paired with their `started` row by
+    record id, a join run only when there are any. Measured at a million
+    customers against pairing the window's rows by record: PostgreSQL a year
+    187 ms against 421, 90 days 49 against 120; SQLite a year 132 against 477
+    (then from two partial indexes, read and joined)."""
     started = (H.c.prev_prev_at.is_(None) | (H.c.prev_prev_at <= first)).label("started")
     last = (H.c.next_at.is_(None) | (H.c.next_at > second)).label("last")
     later = _changes(obj, key, owners, shared, pg).where(H.c.prev_at.is_not(None), H.c.prev_at > first,
