@@ -23,6 +23,8 @@ def load(app: Flask, overrides: dict | None = None):
         #: lists up to this long are exported at once; longer ones in the background, with progress
         #: (designer.exports.jobs: XLSX is written at about 1,500 records a second)
         EXPORT_INLINE_ROWS=3000,
+        #: imports of this many rows or more are checked a batch ahead by a helper process (designer.imports.ahead)
+        IMPORT_AHEAD_FROM=20_000,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,

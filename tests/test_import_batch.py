@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 import os
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -136,7 +137,50 @@ def _snapshot(app) -> dict[str, list]:
     return out
 
 
-def _per_row(rows, session, chunk, now):
+def _count_planning(monkeypatch, counts: Counter):
+    """Count the new records whose next time-driven instant and follow-up cadences the planners compute
+    (`schedule.plan_new`), rather than take them from what the batch worked out while checking the rows."""
+    from designer.workflows import followups, schedule
+    from engine.timeline import Timeline
+    real_plan, real_next, real_cadence = schedule.plan_new, Timeline.next_change, followups.cadence_values
+    planning = []
+
+    def plan_new(*args):
+        planning.append(1)
+        try:
+            return real_plan(*args)
+        finally:
+            planning.pop()
+
+    def counted(what, real):
+        return lambda *a: (counts.update([what]) if planning else None) or real(*a)
+    monkeypatch.setattr(schedule, "plan_new", plan_new)
+    monkeypatch.setattr(Timeline, "next_change", counted("next_change", real_next))
+    monkeypatch.setattr(followups, "cadence_values", counted("cadence", real_cadence))
+
+
+def _spied(helped: list):
+    """A ProcessPoolExecutor that puts the number of batches handed to it in `helped` when shut down."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    class Spied(ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.handed = 0
+
+        def submit(self, *args, **kwargs):
+            self.handed += 1
+            return super().submit(*args, **kwargs)
+
+        def shutdown(self, *args, **kwargs):
+            if self.handed is not None:
+                helped.append(self.handed)
+                self.handed = None
+            super().shutdown(*args, **kwargs)
+    return Spied
+
+
+def _per_row(rows, session, chunk, now, _checked):
     return [rows.save(session, cells, now) for _number, cells in chunk]
 
 
@@ -151,12 +195,14 @@ NOTIFYING = """
 """
 
 
-@pytest.mark.parametrize("automations", ["held", "per record"])
+@pytest.mark.parametrize("automations", ["held", "per record", "held, rows checked by a helper"])
 def test_the_batched_path_stores_what_the_row_by_row_path_stores(database_url, twin_url, files, workspace, tmp_path,
                                                                   monkeypatch, automations):
-    from designer.imports import batch, runner
+    from designer.imports import ahead, batch, runner
     from designer.records import duplicates
     monkeypatch.setattr(runner, "BATCH", 7)  # several batches per file, some cut by a duplicate within the batch
+    if "helper" in automations:  # the batches checked ahead in a helper process (imports.ahead), however few
+        monkeypatch.setenv("TIERWISE_IMPORT_AHEAD_FROM", "0")
     bundle = TEMPLATE / "bundle.yaml"
     if automations == "per record":
         bundle = tmp_path / "bundle.yaml"
@@ -167,14 +213,22 @@ def test_the_batched_path_stores_what_the_row_by_row_path_stores(database_url, t
     real, real_lookup = batch._Batch.run, duplicates.stored_many
     monkeypatch.setattr(batch._Batch, "run", lambda self, values: calls.append(len(values)) or real(self, values))
     monkeypatch.setattr(duplicates, "stored_many", lambda *a: lookups.append(1) or real_lookup(*a))
-    said = {}
+    said, planned, helped = {}, Counter(), []
     for name, url in (("slow", database_url), ("fast", twin_url)):
         if name == "slow":
             monkeypatch.setattr(runner, "save_many", _per_row)
         else:
             monkeypatch.setattr(runner, "save_many", batch.save_many)
+            _count_planning(monkeypatch, planned)
+            monkeypatch.setattr(ahead, "ProcessPoolExecutor", _spied(helped))
         said[name] = [_import(url, tmp_path / name, path, options) for path, options in files]
     assert calls and sum(calls) == 30 + 17 + 4  # every row of the fast workspace went through the batch
+    assert len(helped) == (3 if "helper" in automations else 0)  # one helper per file
+    assert all(n > 0 for n in helped)  # ... which checked the batches
+    if automations == "per record":  # their automations may change any value: planned after they ran
+        assert planned["next_change"] == planned["cadence"] == 25 + 16 + 4
+    else:  # the row's values decide both: worked out as it was checked, not planned again
+        assert planned == Counter(), planned
     assert len(lookups) == len(calls) + 2  # one duplicate query per batch, and one after each of the two cuts
     assert said["slow"] == said["fast"]
     assert "imported 25, updated 0, skipped 3, failed 2" in said["fast"][0]
@@ -194,21 +248,54 @@ def test_the_batched_path_stores_what_the_row_by_row_path_stores(database_url, t
 ASSIGNING = ROOT / "tests" / "data" / "automations_assign.yaml"
 
 
+#: a time-driven rule and a follow-up cadence of leads that read the owner, which the round robin gives
+#: after the row was checked: their planning cannot be worked out from the row (`imports.planned`)
+READING_THE_OWNER = """
+classifications:
+  - key: heat
+    object: lead
+    label: 热度
+    hit: first
+    values: [冷, 热]
+    rules:
+      - {when: "owner is empty or days_since(created_at) > 10", value: 冷, label: 无人跟进或建档超过 10 天}
+    default: 热
+followup:
+  - key: lead_cadence
+    object: lead
+    cadence:
+      - {when: "owner == 'u1'", every: 3d, label: u1 的线索 3 天一跟}
+      - {when: "heat == '冷'", every: 7d, label: 冷线索每周一跟}
+    reminders:
+      - {at: 1d, notify: owner}
+"""
+
+
+@pytest.mark.parametrize("variant", ["plain", "planning reads the owner"])
 def test_created_assignments_in_a_batch_are_those_of_single_saves(database_url, twin_url, workspace, tmp_path,
-                                                                  monkeypatch):
+                                                                  monkeypatch, variant):
     """Round robin and least loaded run on each new record before the batch's INSERT (held), in file order:
     the same owners, turns, counters and events as one save after the other, across batches and files; an
-    automation that also notifies (rule + notify) runs per record after the INSERT."""
+    automation that also notifies (rule + notify) runs per record after the INSERT. Where a lead's planning
+    reads its owner, the planners compute it after the assignment, as a save's do."""
     from designer.imports import batch, runner
+    from designer.imports.planned import Foresight
     from designer.workflows import actions, automations
     from engine import load_bundle
-    bundle = load_bundle(ASSIGNING)
+    source = ASSIGNING
+    if variant != "plain":
+        source = tmp_path / "bundle.yaml"
+        source.write_text(ASSIGNING.read_text("utf-8").rstrip() + "\n" + READING_THE_OWNER, "utf-8")
+    bundle = load_bundle(source)
     assert automations.can_hold(bundle, "lead") and automations.can_hold(bundle, "ticket")
     assert not automations.can_hold(bundle, "account")
+    if variant != "plain":
+        foresight = Foresight(bundle, bundle.objects["lead"])
+        assert foresight.timeline is None and foresight.policies is None
     monkeypatch.setattr(runner, "BATCH", 5)
     users = ["u1", "u2", "u3", "u4"]
-    slow = workspace(database_url, tmp_path / "slow", ASSIGNING, users)
-    fast = workspace(twin_url, tmp_path / "fast", ASSIGNING, users)
+    slow = workspace(database_url, tmp_path / "slow", source, users)
+    fast = workspace(twin_url, tmp_path / "fast", source, users)
 
     def table(name: str, heading: list[str], rows: list[list[str]]) -> Path:
         path = tmp_path / name
@@ -240,6 +327,12 @@ def test_created_assignments_in_a_batch_are_those_of_single_saves(database_url, 
     owners = [json.loads(r)["owner"] for r in fast_rows["records"] if "线索" in json.loads(r)["title"]]
     assert sorted(owners) == sorted(users * 3 + ["u1", "u2"])
     assert sum('"kind": "assign"' in e for e in fast_rows["workflow_events"]) == 13 + 6 + 14 + 7
+    if variant != "plain":  # planned with their owners: u1's leads every 3 days, the others' every 7
+        kinds = Counter(json.loads(f)["kind"] for f in fast_rows["schedule"])
+        assert kinds["reminder"] == 14 and kinds["reclassify"] == 14, kinds
+        dues = Counter((json.loads(r)["owner"], json.loads(r)["followup_due_at"][:10]) for r in fast_rows["records"]
+                       if "线索" in json.loads(r)["title"])
+        assert len({due for (owner, due) in dues if owner == "u1"} & {due for (owner, due) in dues if owner != "u1"}) == 0
 
 
 ODD_VALUES = [Decimal("1.50"), Decimal("2"), Decimal("1E+2"), Decimal("-0.000001"), Decimal("12345678901234567890.10"),

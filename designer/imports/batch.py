@@ -3,11 +3,15 @@
 `records.store.save` costs a flush, a duplicate query, a counter update and a
 round of planners per record: tens of rows a second. A batch of new
 top-level rows is stored here with what a row-by-row import would store,
-in a handful of statements: every row validated by the engine in Python,
-the duplicate keys of the whole batch looked up in one query (and against
-the batch's own earlier rows), one counter update per autonumber field,
-the workflows planned by the bulk planners from the values in memory, then
-executemany INSERTs of the records, their duplicate keys, audit rows and
+in a handful of statements. First `check`, which reads nothing but the rows
+and the bundle (so that a helper process can run it a batch ahead:
+`imports.ahead`): every row validated, classified and explained by the
+engine, its duplicate keys normalised, and what of its planning its values
+alone decide worked out (`imports.planned`). Then `save_many`: the
+duplicate keys of the whole batch looked up in one query (and against the
+batch's own earlier rows), one counter update per autonumber field, the
+workflows planned by the bulk planners from the values in memory, then
+multi-row INSERTs of the records, their duplicate keys, audit rows and
 classification history (their JSON encoded once: `inserts`).
 
 The records' ids are taken before the INSERT (`_new_ids`), so a batch is
@@ -25,7 +29,7 @@ parent), keep the row-by-row path: `save_many` sends them there.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select, text
@@ -44,22 +48,74 @@ from .rows import Outcome, Rows, _is_duplicate
 _RECORD = Record.__table__
 
 
-def save_many(rows: Rows, session: Session, chunk: list[tuple[int, list]], now: datetime) -> list[Outcome]:
-    """The outcome of each row of `chunk` ((file row, cells) in file order), as `Rows.save` row by row gives."""
+def batched(rows: Rows) -> bool:
+    """Can this table's rows be saved a batch at a time? Not child rows (each recomputes its parent), nor
+    rows that `update` the existing record they duplicate: those go row by row."""
+    return rows.obj.parent is None and rows.duplicates != "update"
+
+
+def check(rows: Rows, chunk: list[tuple[int, list]], now: datetime) -> list | None:
+    """What the engine makes of each row of `chunk` as a new record at `now`, reading nothing but the rows
+    and the bundle (so that a helper process can do it: `imports.ahead`): a `_Row` (typed, classified, its
+    explanation encoded, its duplicate keys normalised) or the failed row's `Outcome`. None when the rows
+    go row by row: not `batched`, or a row gives values to child records."""
+    if not batched(rows):
+        return None
     values = [rows.values(cells)[0] for _number, cells in chunk]
-    if rows.obj.parent is not None or rows.duplicates == "update" or any(
-            k in rows.obj.children for v in values for k in v):
+    if any(k in rows.obj.children for v in values for k in v):
+        return None
+    out = []
+    foresight = rows.foresight
+    for i, row_values in enumerate(values):
+        try:
+            row = _validate(rows, i, row_values, now)
+            row.ahead = foresight.work_out(row.typed, row.values, now)
+            out.append(row)
+        except RecordInvalid as exc:
+            out.append(Outcome("failed", rows.located(exc.problems)))
+    return out
+
+
+def save_many(rows: Rows, session: Session, chunk: list[tuple[int, list]], now: datetime,
+              checked: list | None) -> list[Outcome]:
+    """The outcome of each row of `chunk` ((file row, cells) in file order), as `Rows.save` row by row gives;
+    `checked` is what `check` made of the chunk at `now`."""
+    if checked is None:
         return [rows.save(session, cells, now) for _number, cells in chunk]
-    return _Batch(rows, session, now).run(values)
+    return _Batch(rows, session, now).run(checked)
 
 
 @dataclass
 class _Row:
+    """A valid row as `check` hands it on: plain values, since it may come from a helper process."""
+
     index: int
     typed: dict
-    result: object
+    #: formula and classification values
+    values: dict
     #: (field, normalised key, mode) of its unique fields
     keys: list
+    #: classification key -> its explanation as JSON text
+    explain: dict
+    #: what of its planning its values decide alone (`planned.Foresight`)
+    ahead: dict = field(default_factory=dict)
+
+    def full(self) -> dict:
+        """The record with its computed values, as `Result.record_with_values` gives it."""
+        return {**self.typed, **self.values}
+
+
+def _validate(rows: Rows, index: int, values: dict, now: datetime) -> _Row:
+    """The engine's validation of a new record with `values`, as `store.save` does it (raises RecordInvalid)."""
+    obj, clf = rows.obj, rows.clf
+    unknown = [k for k in values if k not in obj.fields]
+    if unknown:
+        raise RecordInvalid([FieldProblem(k, clf.message("unknown_field", key=k)) for k in unknown])
+    raw = {"id": None, "owner": rows.owner, "created_at": now, "updated_at": now, **{k: [] for k in obj.children}}
+    raw.update(clf.with_defaults(dict(values), now, None))
+    typed, result = clf.validate(raw, now, None)
+    explain = {key: codecs.dumps_typed(part) for key, part in result.explain().items()}
+    return _Row(index, typed, result.values, duplicates.keys_of(obj, typed), explain)
 
 
 @dataclass(eq=False)
@@ -91,15 +147,10 @@ class _Batch:
         #: the object's `created` automations (if any) run on the records before their INSERT
         self.held = automations.can_hold(self.bundle, self.obj.key)
 
-    def run(self, values: list[dict]) -> list[Outcome]:
+    def run(self, checked: list) -> list[Outcome]:
         rows, words = self.rows, self.rows.words
-        outcomes: list[Outcome | None] = [None] * len(values)
-        valid = []
-        for i, row_values in enumerate(values):
-            try:
-                valid.append(self._validate(i, row_values))
-            except RecordInvalid as exc:
-                outcomes[i] = Outcome("failed", rows.located(exc.problems))
+        outcomes: list[Outcome | None] = [r if isinstance(r, Outcome) else None for r in checked]
+        valid = [r for r in checked if isinstance(r, _Row)]
         keys = {(f, k) for r in valid for f, k, _m in r.keys}
         stored = duplicates.stored_many(self.session, self.obj, keys)
         pending: list[_Row] = []
@@ -133,18 +184,6 @@ class _Batch:
     def _skipped(self, problems: list) -> Outcome:
         fmt = self.rows.words["skipped"]
         return Outcome("skipped", [(c, fmt.format(message=m)) for c, m in self.rows.located(problems)])
-
-    def _validate(self, index: int, values: dict) -> _Row:
-        """The engine's validation of a new record with `values`, as `store.save` does it (raises RecordInvalid)."""
-        obj, clf = self.obj, self.clf
-        unknown = [k for k in values if k not in obj.fields]
-        if unknown:
-            raise RecordInvalid([FieldProblem(k, clf.message("unknown_field", key=k)) for k in unknown])
-        raw = {"id": None, "owner": self.rows.owner, "created_at": self.now, "updated_at": self.now,
-               **{k: [] for k in obj.children}}
-        raw.update(clf.with_defaults(dict(values), self.now, None))
-        typed, result = clf.validate(raw, self.now, None)
-        return _Row(index, typed, result, duplicates.keys_of(obj, typed))
 
     def _store(self, batch: list[_Row]):
         """Write the accepted rows with their workflows, in the save's order: `created` automations first, so
@@ -182,17 +221,17 @@ class _Batch:
         changes = []
         for rid, row, data in zip(_new_ids(self.session, len(batch)), batch, datas):
             record = _New(rid, obj.key, owner, None if owner is None else now, now, now, data,
-                          wire(row.result.values))
+                          wire(row.values))
             changes.append(self._change(record, row))
         return changes
 
-    def _change(self, record, row: _Row) -> schedule.Change:
+    def _change(self, record, row: _Row, ahead: bool = True) -> schedule.Change:
         """The record's creation, with the values the save validated it with (and its id), as a save hands it
         to its planners."""
         change = schedule.Change(record, record.id, "created", self.now, self.rows.actor,
-                                 stored=not isinstance(record, _New))
+                                 stored=not isinstance(record, _New), ahead=row.ahead if ahead else {})
         ident = {"id": str(record.id)}
-        change.remember({**row.typed, **ident}, {**row.result.record_with_values(), **ident})
+        change.remember({**row.typed, **ident}, {**row.full(), **ident})
         return change
 
     def _insert(self, changes: list[schedule.Change], batch: list[_Row]):
@@ -205,7 +244,7 @@ class _Batch:
         records, keys, audit, history = [], [], [], []
         for change, row in zip(changes, batch):
             new, rid = change.record, change.record_id
-            explain = {key: codecs.dumps_typed(part) for key, part in row.result.explain().items()}
+            explain = row.explain
             records.append({
                 "id": rid, "object": obj.key, "parent_id": None, "owner": new.owner,
                 "owned_since": None if new.owned_since is None else at,
@@ -230,7 +269,8 @@ class _Batch:
         session = self.session
         records = session.scalars(select(Record).options(defer(Record.explain))
                                   .where(Record.id.in_([c.record_id for c in changes])).order_by(Record.id)).all()
-        changes = [self._change(record, row) for record, row in zip(records, batch)]
+        changes = [self._change(record, row, ahead=False)  # their automations may change any value
+                   for record, row in zip(records, batch)]
         for change in changes:
             automations.run_created(session, self.cur, change)
         return changes

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import JSON, Column, MetaData, Table, Text
 from sqlalchemy.orm import Session
@@ -71,10 +72,27 @@ def _processed(session: Session, table: Table, names: list[str], rows: list[dict
     (as SQLAlchemy's executemany would, without its per-row bookkeeping)."""
     dialect = session.get_bind().dialect
     processors = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
-    values = [[row[n] for n in names] for row in rows]
-    if any(processors):
-        values = [[v if fn is None else fn(v) for v, fn in zip(row, processors)] for row in values]
-    return values
+    if not any(processors):
+        return [[row[n] for n in names] for row in rows]
+    columns = [[row[n] for row in rows] if fn is None else _through(fn, [row[n] for row in rows])
+               for n, fn in zip(names, processors)]
+    return [list(row) for row in zip(*columns)]
+
+
+def _through(processor: Callable, values: list) -> list:
+    """`values` through a column's bind processor, each timestamp once: the rows of a batch share a few
+    (its instant, the due times of a day), and SQLite's is a formatting in Python for every value."""
+    seen: dict = {}
+    out = []
+    for v in values:
+        if v.__class__ is datetime:
+            bound = seen.get(v)
+            if bound is None:
+                bound = seen[v] = processor(v)
+            out.append(bound)
+        else:
+            out.append(processor(v))
+    return out
 
 
 def _copy(session: Session, table: Table, rows: list[dict], *, bound: bool):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 
 from sqlalchemy import select
@@ -30,6 +31,7 @@ from ..records import duplicates
 from ..records.store import StaleRecord, raw_of, save
 from . import choices as chosen_options
 from .mapping import PARENT, match_fields
+from .planned import Foresight
 from .words import words
 
 
@@ -121,6 +123,9 @@ class Rows:
                  owner: str | None, actor: str | None, duplicates: str, match: str | None = None,
                  choices: dict[int, dict] | None = None):
         self.cur = cur
+        #: what makes these rows again from the same bundle, but the user (a helper process: `imports.ahead`)
+        self.arguments = {"object_key": object_key, "headers": headers, "columns": columns, "owner": owner,
+                          "actor": actor, "duplicates": duplicates, "match": match, "choices": choices}
         self.bundle = cur.bundle
         self.obj = self.bundle.objects[object_key]
         self.clf = self.bundle.classifier(object_key)
@@ -140,6 +145,10 @@ class Rows:
             parent_obj = self.bundle.objects[self.obj.parent]
             match = match or parent_obj.title or next((f.key for f in match_fields(parent_obj)), None)
             self.parents = Parents(self.bundle, parent_obj, match, user)
+
+    @cached_property
+    def foresight(self) -> Foresight:
+        return Foresight(self.bundle, self.obj)
 
     # -- cells -----------------------------------------------------------------------------------
     def values(self, cells: list) -> tuple[dict, object]:

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
-from contextlib import contextmanager, nullcontext
-from itertools import islice
+from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
 
 from flask import Flask
@@ -27,8 +26,8 @@ from sqlalchemy.orm import Session
 from ..bundles.bulk import tuned
 from ..bundles.workspace import current
 from ..clock import now
-from ..models import ImportJob, ImportProblem, User
-from . import choices
+from ..models import BundleVersion, ImportJob, ImportProblem, User
+from . import ahead, choices
 from .batch import save_many
 from .jobs import JobBusy, tables
 from .rows import Outcome, Rows
@@ -67,17 +66,22 @@ def _spared():
 
 def _run(app: Flask, job_id: int, progress) -> ImportJob:
     factory = app.extensions["tierwise.sessions"]
-    job, plan = _claim(factory, job_id)
+    job, plan, bundle = _claim(factory, job_id)
     progress = progress or (lambda done, total: None)
     try:
         if not job.total:
             job.total = sum(table.count() for _stage, table, _rows in plan)
             _set(factory, job_id, total=job.total)
-        batch = int((job.options or {}).get("batch") or BATCH)
+        size = int((job.options or {}).get("batch") or BATCH)
+        helper = bundle if job.total - job.done >= app.config.get("IMPORT_AHEAD_FROM", ahead.AHEAD_FROM) else None
+
+        def batches(rows: Rows, pending):
+            return ahead.batches(rows, pending, size, now, helper=helper)
+
         if job.mode == "all":
-            _all_or_nothing(factory, job, plan, batch, progress)
+            _all_or_nothing(factory, job, plan, batches, progress)
         else:
-            _partial(factory, job, plan, batch, progress)
+            _partial(factory, job, plan, batches, progress)
     except Exception as exc:
         try:
             _set(factory, job_id, status="interrupted", report={"message": f"{type(exc).__name__}: {exc}"})
@@ -88,8 +92,9 @@ def _run(app: Flask, job_id: int, progress) -> ImportJob:
         return s.get(ImportJob, job_id)
 
 
-def _claim(factory, job_id: int) -> tuple[ImportJob, list]:
-    """Take the queued job (`running`, heartbeat now) and build what runs its tables."""
+def _claim(factory, job_id: int) -> tuple[ImportJob, list, tuple[str, str]]:
+    """Take the queued job (`running`, heartbeat now) and build what runs its tables; with the published
+    bundle's (source, file name), from which a helper builds them again."""
     with factory() as s:
         job = s.get(ImportJob, job_id)
         if job is None or job.status != "queued":
@@ -101,6 +106,8 @@ def _claim(factory, job_id: int) -> tuple[ImportJob, list]:
         s.commit()
         cur = current(s)
         user = s.scalar(select(User).where(User.username == job.username)) if job.username else None
+        published = s.get(BundleVersion, cur.version)
+        bundle = (published.source, published.filename)
         s.expunge_all()
     job.status = "running"
     plan = []
@@ -114,7 +121,7 @@ def _claim(factory, job_id: int) -> tuple[ImportJob, list]:
                     owner=(job.options or {}).get("owner"), actor=job.username, duplicates=job.duplicates,
                     match=options.get("match"), choices=choices.stored(options.get("values")))
         plan.append((stage, table, rows))
-    return job, plan
+    return job, plan, bundle
 
 
 def _begin(session: Session):
@@ -163,7 +170,7 @@ def _set(factory, job_id: int, **values):
         s.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
 
 
-def _partial(factory, job: ImportJob, plan: list, batch: int, progress):
+def _partial(factory, job: ImportJob, plan: list, batches: Callable, progress):
     counts = {"imported": job.imported, "updated": job.updated, "skipped": job.skipped, "errors": job.errors}
     done, analyzed = job.done, 0
     first = 0 if job.stage == "parents" else 1
@@ -171,27 +178,28 @@ def _partial(factory, job: ImportJob, plan: list, batch: int, progress):
         if index < first:
             continue
         pending = table.rows(after=job.last_row if index == first else 0)
-        while chunk := list(islice(pending, batch)):
-            with factory() as s:
-                _begin(s)
-                problems = []
-                with _tuned(s):
-                    outcomes = save_many(rows, s, chunk, now())
-                for (number, _cells), outcome in zip(chunk, outcomes):
-                    counts[_COUNT[outcome.kind]] += 1
-                    done += 1
-                    problems += _problems(job.id, stage, number, outcome)
-                    progress(done, job.total)
-                s.add_all(problems)
-                s.execute(update(ImportJob).where(ImportJob.id == job.id).values(
-                    done=done, stage=stage, last_row=chunk[-1][0], heartbeat_at=now(), **counts))
-                s.commit()
-                analyzed = _analyze(s, done, analyzed)
-                s.commit()
+        with closing(batches(rows, pending)) as chunks:  # closed on a failure too: the helper stops
+            for chunk, at, checked in chunks:
+                with factory() as s:
+                    _begin(s)
+                    problems = []
+                    with _tuned(s):
+                        outcomes = save_many(rows, s, chunk, at, checked)
+                    for (number, _cells), outcome in zip(chunk, outcomes):
+                        counts[_COUNT[outcome.kind]] += 1
+                        done += 1
+                        problems += _problems(job.id, stage, number, outcome)
+                        progress(done, job.total)
+                    s.add_all(problems)
+                    s.execute(update(ImportJob).where(ImportJob.id == job.id).values(
+                        done=done, stage=stage, last_row=chunk[-1][0], heartbeat_at=now(), **counts))
+                    s.commit()
+                    analyzed = _analyze(s, done, analyzed)
+                    s.commit()
     _set(factory, job.id, status="done", finished_at=now(), total=done, report={"message": ""})
 
 
-def _all_or_nothing(factory, job: ImportJob, plan: list, batch: int, progress):
+def _all_or_nothing(factory, job: ImportJob, plan: list, batches: Callable, progress):
     counts = {"imported": 0, "updated": 0, "skipped": 0, "errors": 0}
     done = analyzed = 0
     problems: list[ImportProblem] = []
@@ -200,18 +208,18 @@ def _all_or_nothing(factory, job: ImportJob, plan: list, batch: int, progress):
         sqlite = s.get_bind().dialect.name == "sqlite"
         with _tuned(s):
             for stage, table, rows in plan:
-                pending = table.rows()
-                while chunk := list(islice(pending, batch)):
-                    for (number, _cells), outcome in zip(chunk, save_many(rows, s, chunk, now())):
-                        counts[_COUNT[outcome.kind]] += 1
-                        done += 1
-                        problems += _problems(job.id, stage, number, outcome)
-                        progress(done, job.total)
-                    s.flush()
-                    s.expunge_all()  # every row so far is flushed: keep the session's memory bounded
-                    analyzed = _analyze(s, done, analyzed)  # in the transaction: counts the rows written so far
-                    if not sqlite:  # SQLite has one writer, this transaction: its progress stays in memory
-                        _set(factory, job.id, done=done, heartbeat_at=now())
+                with closing(batches(rows, table.rows())) as chunks:
+                    for chunk, at, checked in chunks:
+                        for (number, _cells), outcome in zip(chunk, save_many(rows, s, chunk, at, checked)):
+                            counts[_COUNT[outcome.kind]] += 1
+                            done += 1
+                            problems += _problems(job.id, stage, number, outcome)
+                            progress(done, job.total)
+                        s.flush()
+                        s.expunge_all()  # every row so far is flushed: keep the session's memory bounded
+                        analyzed = _analyze(s, done, analyzed)  # in the transaction: counts the rows written so far
+                        if not sqlite:  # SQLite has one writer, this transaction: its progress stays in memory
+                            _set(factory, job.id, done=done, heartbeat_at=now())
         if not counts["errors"]:
             s.add_all(problems)
             s.execute(update(ImportJob).where(ImportJob.id == job.id).values(

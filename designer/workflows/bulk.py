@@ -198,8 +198,11 @@ class _Planner:
             rows.append(SimpleNamespace(id=record.id, created_at=record.created_at,
                                         followup_due_at=record.followup_due_at,
                                         **{f"last_{i}": None for i in range(len(self.policies))}))
-            self._cadence(cadence, record.id, followups.cadence_values(self.session, self.current, change,
-                                                                       self.policies))
+            if "cadence" in change.ahead:
+                cadence.update({(record.id, i): index for i, index in enumerate(change.ahead["cadence"])})
+            else:
+                self._cadence(cadence, record.id, followups.cadence_values(self.session, self.current, change,
+                                                                           self.policies))
         dues = self._batch(rows, set(range(len(self.policies))), cadence)
         by_id = {change.record_id: change for change in changes}
         for due in dues:
@@ -356,7 +359,8 @@ def plan_reclassify(session: Session, current, now: datetime, changes: list[Chan
         mine = [c for c in changes if c.record.object == object_key]
         if mine:
             timeline = bundle.classifier(object_key).timeline
-            wanted = {c.record_id: timeline.next_change(c.typed(session, current), now) for c in mine}
+            wanted = {c.record_id: c.ahead["next_change"] if "next_change" in c.ahead
+                      else timeline.next_change(c.typed(session, current), now) for c in mine}
             planned += _sync_reclassify(session, current, list(wanted), _keyed(wanted), now)
     return planned
 

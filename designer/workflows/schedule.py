@@ -60,6 +60,9 @@ class Change:
     stored: bool = True
     #: the record as expressions see it, computed once for all planners (see `typed` and `values`)
     memo: dict = field(default_factory=dict, repr=False)
+    #: what a batched import worked out of a new record's planning from its values (`imports.planned`):
+    #: `next_change`, `cadence`; valid whoever becomes its owner
+    ahead: dict = field(default_factory=dict, repr=False)
 
     def typed(self, session: Session, current) -> dict:
         """The record's typed values with its children (coerced once, shared by every planner)."""
