@@ -11,8 +11,12 @@ Python, and in under 60 s on SQLite. Sections:
               like a form) in a child process: rows/s and the child's peak
               RSS. An import still running after --import-budget seconds is
               stopped and measured on the rows it committed (said so in the
-              output). Baseline: the same rows inserted with one executemany
-              into a scratch table, in this process.
+              output). The rows are checked a batch ahead by the import's
+              helper process, or with --import-helper off in its own
+              process (both: each way, into a new database each; the ratio
+              is printed), and the helper's peak RSS is given too.
+              Baseline: the same rows inserted with one executemany into a
+              scratch table, in this process.
   reclassify  N customers and ~children-per x N children (the manufacturing
               template: orders and visits) bulk-loaded, classified once in
               SQL, then the tier thresholds change: the SQL path
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import re
 import resource
 import subprocess
@@ -64,9 +69,10 @@ BUNDLE_PATH = runtime.BUNDLE_PATH
 CHANGE = ('{when: "order_total_12m >= 500000",', '{when: "order_total_12m >= 400000",')
 #: `tierwise import` in a child that reports its own peak memory (VmHWM) when it exits: a child's rusage also
 #: counts the pages of this process it was forked from (Linux keeps the larger peak across exec)
-IMPORT = ("import atexit, sys\n"
+IMPORT = ("import atexit, resource, sys\n"
           "def peak():\n"
           "    print(*[line for line in open('/proc/self/status') if line.startswith('VmHWM:')], file=sys.stderr)\n"
+          "    print('HelperHWM:', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, 'kB', file=sys.stderr)\n"
           "atexit.register(peak)\n"
           "from designer.cli import main\n"
           "main()\n")
@@ -123,8 +129,9 @@ def baseline_insert(rows: list[list[str]]) -> float:
     return len(rows) / (time.perf_counter() - started)
 
 
-def section_import(db: str, args) -> dict:
-    say(f"== import {args.rows:,} CSV rows ({db})")
+def section_import(db: str, args, helper: bool) -> dict:
+    how = "checked a batch ahead by a helper process" if helper else "checked in the import's own process"
+    say(f"== import {args.rows:,} CSV rows ({db}; {how})")
     target = runtime.Target(db, None)
     try:
         now = datetime.now(UTC)
@@ -143,8 +150,10 @@ def section_import(db: str, args) -> dict:
         floor = baseline_insert(sample)
         command = [sys.executable, "-c", IMPORT, "import", str(path),
                    "--object", "customer", "--database", target.url, "--instance", str(target.instance)]
+        env = dict(os.environ, TIERWISE_IMPORT_AHEAD_FROM="0" if helper else str(10 ** 12))
         started = time.perf_counter()
-        child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                 env=env)
         try:
             _, err = child.communicate(timeout=args.import_budget)
             stopped = False
@@ -157,6 +166,8 @@ def section_import(db: str, args) -> dict:
             raise SystemExit(f"tierwise import failed:\n{err[-3000:]}")
         own = re.search(r"VmHWM:\s*(\d+) kB", err)  # none when stopped at the budget: the rusage figure then
         rss = int(own[1]) / 1024 if own else peak_mb(resource.RUSAGE_CHILDREN)
+        helped = re.search(r"HelperHWM:\s*(\d+) kB", err)
+        helper_rss = int(helped[1]) / 1024 if helped and helper else 0.0
         from sqlalchemy import func, select
 
         from designer.db import transaction
@@ -166,12 +177,13 @@ def section_import(db: str, args) -> dict:
         engine_of(app).dispose()
         rate = imported / seconds
         budget = f" (stopped after the {args.import_budget:,} s budget: {imported:,} of {args.rows:,} rows)" if stopped else ""
+        beside = f" (its helper's: {helper_rss:,.0f} MB)" if helper_rss else ""
         say(f"  tierwise import: {imported:,} records in {seconds:.1f} s = {rate:,.0f} rows/s "
-            f"(target >= 10,000), peak RSS {rss:,.0f} MB (target < 500 MB){budget}")
+            f"(target >= 10,000), peak RSS {rss:,.0f} MB{beside} (target < 500 MB){budget}")
         slower = f"import is {floor / rate:,.0f}x slower" if rate else "no batch of the import was committed"
         say(f"  baseline: executemany into a scratch table {floor:,.0f} rows/s; {slower}")
         return {"rows": args.rows, "imported": imported, "seconds": seconds, "rows_per_s": rate, "peak_rss_mb": rss,
-                "baseline_rows_per_s": floor, "stopped_at_budget": stopped}
+                "helper_peak_rss_mb": helper_rss, "baseline_rows_per_s": floor, "stopped_at_budget": stopped}
     finally:
         target.drop()
 
@@ -389,6 +401,9 @@ def main(argv=None):
     parser.add_argument("--import-budget", type=int, default=900,
                         help="seconds the import may run; a slower one is measured on the rows committed by then")
     parser.add_argument("--sections", default="import,reclassify", help="import, reclassify (with impact)")
+    parser.add_argument("--import-helper", choices=["on", "off", "both"], default="on",
+                        help="rows checked a batch ahead by a helper process (designer.imports.ahead), or in the "
+                             "import's own process, or the import run each way (the second in a new database)")
     args = parser.parse_args(argv)
     if args.helpers is None:
         from designer.bundles.bulk import HELPERS
@@ -398,7 +413,12 @@ def main(argv=None):
     results: dict = {}
     for db in dbs:
         if "import" in sections:
-            results[f"import-{db}"] = section_import(db, args)
+            ways = {"on": [True], "off": [False], "both": [True, False]}[args.import_helper]
+            for helper in ways:
+                results[f"import-{db}" + ("" if helper else "-alone")] = section_import(db, args, helper)
+            if len(ways) == 2 and results[f"import-{db}-alone"]["rows_per_s"]:
+                say(f"  with the helper: {results[f'import-{db}']['rows_per_s'] / results[f'import-{db}-alone']['rows_per_s']:.2f}x "
+                    f"the rows/s of the import alone")
         if "reclassify" in sections:
             section_reclassify(db, args, results)
     say("== summary")

@@ -86,7 +86,12 @@ def dumps_typed(value) -> str:
 
 def join_object(parts: dict[str, str]) -> str:
     """The JSON object whose values are already encoded (`parts`: key -> JSON text), as `dumps` writes it."""
-    return "{" + ",".join(f"{_ENCODER.encode(key)}:{text}" for key, text in parts.items()) + "}"
+    return "{" + ",".join(member(key, text) for key, text in parts.items()) + "}"
+
+
+def member(key: str, text: str) -> str:
+    """One member of a JSON object, its value already encoded: `"key":text`, as `dumps` writes it."""
+    return f"{_ENCODER.encode(key)}:{text}"
 
 
 #: one decoder for every `loads`: `simplejson.loads(text, use_decimal=True)` builds a decoder a call, which

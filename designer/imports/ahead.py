@@ -87,5 +87,5 @@ def batches(rows: Rows, pending: Iterator, size: int, clock: Callable[[], dateti
                     ahead = deque((c, n, None) for c, n, _f in ahead)
                     future = None
             yield chunk, now, checked if future is not None else check(rows, chunk, now)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    finally:  # the helper ends with the import (or its failure): what it had queued is dropped
+        pool.shutdown(wait=True, cancel_futures=True)

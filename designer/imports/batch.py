@@ -97,6 +97,12 @@ class _Row:
     keys: list
     #: classification key -> its explanation as JSON text
     explain: dict
+    #: its fields and its computed values as stored (`store.wire`; autonumbers empty: assigned when written)
+    data: dict
+    computed: dict
+    #: JSON texts to be written: `data`, `computed`, `audit` (the changes of the audit row) and `history` (each
+    #: computed value's); an autonumber's member in `data` is null, in `audit` `[null,null]`, until assigned
+    encoded: dict
     #: what of its planning its values decide alone (`planned.Foresight`)
     ahead: dict = field(default_factory=dict)
 
@@ -115,7 +121,13 @@ def _validate(rows: Rows, index: int, values: dict, now: datetime) -> _Row:
     raw.update(clf.with_defaults(dict(values), now, None))
     typed, result = clf.validate(raw, now, None)
     explain = {key: codecs.dumps_typed(part) for key, part in result.explain().items()}
-    return _Row(index, typed, result.values, duplicates.keys_of(obj, typed), explain)
+    values = result.values
+    data, computed = wire({k: typed[k] for k in rows.stored}), wire(values)
+    dumps = codecs.dumps_wire
+    encoded = {"data": dumps(data), "computed": dumps(computed),
+               "audit": dumps({k: [None, v] for k, v in data.items() if v is not None or k in rows.numbered}),
+               "history": {k: dumps(v) for k, v in computed.items() if v is not None}}
+    return _Row(index, typed, values, duplicates.keys_of(obj, typed), explain, data, computed, encoded)
 
 
 @dataclass(eq=False)
@@ -215,13 +227,12 @@ class _Batch:
         """Each row as the new record a save would make of it (ids taken, autonumbers assigned), with the
         values the save would hand its planners."""
         obj, now, owner = self.obj, self.now, self.rows.owner
-        datas = [wire({k: r.typed[k] for k in obj.fields if obj.fields[k].formula is None}) for r in batch]
+        datas = [dict(r.data) for r in batch]
         for data, numbers in zip(datas, autonumber.assign_many(self.session, self.bundle, obj, datas, now)):
             data.update(numbers)
         changes = []
         for rid, row, data in zip(_new_ids(self.session, len(batch)), batch, datas):
-            record = _New(rid, obj.key, owner, None if owner is None else now, now, now, data,
-                          wire(row.values))
+            record = _New(rid, obj.key, owner, None if owner is None else now, now, now, data, row.computed)
             changes.append(self._change(record, row))
         return changes
 
@@ -238,30 +249,48 @@ class _Batch:
         """Write the records, their duplicate keys, audit and classification history: JSON encoded once per
         value (a history row's explanation is its part of the record's), the batch's one instant bound once."""
         session, obj, actor, version = self.session, self.obj, self.rows.actor, self.cur.version
-        dumps = codecs.dumps_wire  # every value here is as `wire` gives it (autonumbers: text)
         stamp = binder(session, _RECORD.c.created_at)
         at = stamp(self.now)  # every timestamp of a new record is `now` but its follow-up due time
         records, keys, audit, history = [], [], [], []
         for change, row in zip(changes, batch):
             new, rid = change.record, change.record_id
-            explain = row.explain
+            explain, encoded = row.explain, row.encoded
+            data, changed = self._numbered(row, new.data)
             records.append({
                 "id": rid, "object": obj.key, "parent_id": None, "owner": new.owner,
                 "owned_since": None if new.owned_since is None else at,
                 "followup_due_at": stamp(new.followup_due_at),
-                "title": _title(obj, new.data), "data": dumps(new.data), "computed": dumps(new.computed),
+                "title": _title(obj, new.data), "data": data, "computed": encoded["computed"],
                 "explain": codecs.join_object(explain), "bundle_version": version, "created_at": at,
                 "updated_at": at, "created_by": actor, "updated_by": actor, "version": new.version})
             keys += [{"record_id": rid, "object": obj.key, "field": field_key, "value": key}
                      for field_key, key, _mode in row.keys]
             audit.append({"record_id": rid, "object": obj.key, "at": at, "actor": actor, "action": "create",
-                          "changes": dumps({k: [None, v] for k, v in new.data.items() if v is not None})})
-            history += [{"record_id": rid, "key": key, "old": NULL, "new": dumps(new.computed[key]), "at": at,
+                          "changes": changed})
+            history += [{"record_id": rid, "key": key, "old": NULL, "new": encoded["history"][key], "at": at,
                          "cause": "saved", "explain": explain.get(key, "{}"), "bundle_version": version}
-                        for key in self.classified if new.computed.get(key) is not None]
+                        for key in self.classified if key in encoded["history"]]
         insert_rows(session, _RECORD, records)
         for model, rows in ((DuplicateKey, keys), (AuditEntry, audit), (ClassificationChange, history)):
             insert_rows(session, model.__table__, rows)
+
+    def _numbered(self, row: _Row, data: dict) -> tuple[str, str]:
+        """The JSON of the record's values and of its audit row's changes, with the autonumbers assigned
+        since the row was checked (`data`, what is stored, differs from the checked row's by those only) put
+        in place of their empty members. A field key cannot be inside a JSON string quoted as it is here
+        (quotes in strings are escaped), so the first `"key":null` is the member."""
+        values, changes = row.encoded["data"], row.encoded["audit"]
+        for key in self.rows.numbered:
+            was, value = row.data[key], data[key]
+            if value == was and value is not None:
+                continue
+            if was is not None or value is None:  # not a number put in an empty field: encoded again
+                dumps = codecs.dumps_wire
+                return dumps(data), dumps({k: [None, v] for k, v in data.items() if v is not None})
+            name, text = codecs.member(key, ""), codecs.dumps_wire(value)
+            values = values.replace(name + "null", name + text, 1)
+            changes = changes.replace(name + "[null,null]", f"{name}[null,{text}]", 1)
+        return values, changes
 
     def _created(self, changes: list[schedule.Change], batch: list[_Row]) -> list[schedule.Change]:
         """Run the `created` automations that cannot be held on the inserted records in id order, one by one

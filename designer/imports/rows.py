@@ -147,6 +147,16 @@ class Rows:
             self.parents = Parents(self.bundle, parent_obj, match, user)
 
     @cached_property
+    def stored(self) -> list[str]:
+        """The fields a record stores the values of (not formulas), in order."""
+        return [k for k, f in self.obj.fields.items() if f.formula is None]
+
+    @cached_property
+    def numbered(self) -> list[str]:
+        """The autonumber fields, numbered as the records are written."""
+        return [k for k, f in self.obj.fields.items() if f.type == "autonumber"]
+
+    @cached_property
     def foresight(self) -> Foresight:
         return Foresight(self.bundle, self.obj)
 
