@@ -237,6 +237,9 @@ def test_the_batched_path_stores_what_the_row_by_row_path_stores(database_url, t
     for table in TABLES:
         assert fast_rows[table] == slow_rows[table], table
     assert len(fast_rows["records"]) == 25 + 16 + 4
+    datas = [json.loads(r)["data"] for r in fast_rows["records"]]  # JSON text on SQLite
+    numbers = [(json.loads(d) if isinstance(d, str) else d)["customer_no"] for d in datas]
+    assert all(numbers) and len(set(numbers)) == len(numbers)  # numbered as they were written
     kinds = {json.loads(f)["kind"] for f in fast_rows["schedule"]}
     assert {"reminder", "pool_reclaim", "automation_date"} <= kinds
     assert any('"assign_new_lead"' in e for e in fast_rows["workflow_events"])

@@ -126,6 +126,7 @@ def _validate(rows: Rows, index: int, values: dict, now: datetime) -> _Row:
     dumps = codecs.dumps_wire
     encoded = {"data": dumps(data), "computed": dumps(computed),
                "audit": dumps({k: [None, v] for k, v in data.items() if v is not None or k in rows.numbered}),
+               # (an empty autonumber's member is there, `[null,null]`, for the number `_numbered` puts in)
                "history": {k: dumps(v) for k, v in computed.items() if v is not None}}
     return _Row(index, typed, values, duplicates.keys_of(obj, typed), explain, data, computed, encoded)
 
@@ -275,21 +276,17 @@ class _Batch:
             insert_rows(session, model.__table__, rows)
 
     def _numbered(self, row: _Row, data: dict) -> tuple[str, str]:
-        """The JSON of the record's values and of its audit row's changes, with the autonumbers assigned
-        since the row was checked (`data`, what is stored, differs from the checked row's by those only) put
-        in place of their empty members. A field key cannot be inside a JSON string quoted as it is here
-        (quotes in strings are escaped), so the first `"key":null` is the member."""
+        """The JSON of the record's values and of its audit row's changes, with the numbers given since the
+        row was checked (`data`, what is stored, differs from the checked row's by those only: autonumber
+        fields the row left empty, `autonumber.assign_many` fills) put in place of their empty members. A
+        field key cannot be inside a JSON string quoted as it is here (quotes in strings are escaped), so the
+        first `"key":null` is the member."""
         values, changes = row.encoded["data"], row.encoded["audit"]
         for key in self.rows.numbered:
-            was, value = row.data[key], data[key]
-            if value == was and value is not None:
-                continue
-            if was is not None or value is None:  # not a number put in an empty field: encoded again
-                dumps = codecs.dumps_wire
-                return dumps(data), dumps({k: [None, v] for k, v in data.items() if v is not None})
-            name, text = codecs.member(key, ""), codecs.dumps_wire(value)
-            values = values.replace(name + "null", name + text, 1)
-            changes = changes.replace(name + "[null,null]", f"{name}[null,{text}]", 1)
+            if row.data[key] is None:
+                name, text = codecs.member(key, ""), codecs.dumps_wire(data[key])
+                values = values.replace(name + "null", name + text, 1)
+                changes = changes.replace(name + "[null,null]", f"{name}[null,{text}]", 1)
         return values, changes
 
     def _created(self, changes: list[schedule.Change], batch: list[_Row]) -> list[schedule.Change]:

@@ -42,7 +42,7 @@ _LOOKED_UP = ("records", "duplicate_keys", "schedule")
 
 
 def run(app: Flask, job_id: int, *, progress: Callable[[int, int], None] | None = None) -> ImportJob:
-    """Run the queued job `job_id` in this thread; `progress(done, total)` is called after every row.
+    """Run the queued job `job_id` in this thread; `progress(done, total)` is called after every batch.
 
     Returns the finished job. Anything unexpected (the database went away, a
     bug) marks the job `interrupted` and is raised; what was committed stays,
@@ -189,7 +189,7 @@ def _partial(factory, job: ImportJob, plan: list, batches: Callable, progress):
                         counts[_COUNT[outcome.kind]] += 1
                         done += 1
                         problems += _problems(job.id, stage, number, outcome)
-                        progress(done, job.total)
+                    progress(done, job.total)
                     s.add_all(problems)
                     s.execute(update(ImportJob).where(ImportJob.id == job.id).values(
                         done=done, stage=stage, last_row=chunk[-1][0], heartbeat_at=now(), **counts))
@@ -214,7 +214,7 @@ def _all_or_nothing(factory, job: ImportJob, plan: list, batches: Callable, prog
                             counts[_COUNT[outcome.kind]] += 1
                             done += 1
                             problems += _problems(job.id, stage, number, outcome)
-                            progress(done, job.total)
+                        progress(done, job.total)
                         s.flush()
                         s.expunge_all()  # every row so far is flushed: keep the session's memory bounded
                         analyzed = _analyze(s, done, analyzed)  # in the transaction: counts the rows written so far
