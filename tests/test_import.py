@@ -118,8 +118,13 @@ def upload(client, path: Path, **files) -> str:
 MAPPING = {"c0": "name", "c1": "phone", "c2": "stage", "c3": "annual_revenue", "c4": "region", "c5": ""}
 
 
-def test_partial_import_of_1000_rows_reports_the_5_bad_ones_by_row_and_column(crm, login, app, db, tmp_path):
+@pytest.mark.parametrize("ahead", ["here", "by a helper"])
+def test_partial_import_of_1000_rows_reports_the_5_bad_ones_by_row_and_column(crm, login, app, db, tmp_path, ahead):
+    """(The rows are checked in the import's thread, or a batch ahead by a helper process, which a
+    workspace starts for imports of 20,000 rows or more.)"""
     from designer.imports import jobs
+    if ahead != "here":
+        app.config["IMPORT_AHEAD_FROM"] = 0
     path = workbook(tmp_path / "客户.xlsx", {"客户": (HEADINGS, customers())})
     admin = login("boss", role="admin")
     location = upload(admin, path)
@@ -212,8 +217,15 @@ class Killed(Exception):
     """The process dies here (the runner records the job as interrupted)."""
 
 
-def test_killed_import_leaves_no_partial_rows_and_resumes_without_duplicates(crm, cli, db, tmp_path, monkeypatch):
-    from designer.imports import batch
+@pytest.mark.parametrize("ahead", ["here", "by a helper"])
+def test_killed_import_leaves_no_partial_rows_and_resumes_without_duplicates(crm, cli, db, tmp_path, monkeypatch,
+                                                                            ahead):
+    from designer.imports import ahead as checking, batch
+    started = []
+    monkeypatch.setattr(checking, "ProcessPoolExecutor",
+                        lambda *a, real=checking.ProcessPoolExecutor, **k: started.append(1) or real(*a, **k))
+    if ahead != "here":  # the helper has checked batches beyond the one killed: they are dropped with it
+        monkeypatch.setenv("TIERWISE_IMPORT_AHEAD_FROM", "0")
     path = workbook(tmp_path / "客户.xlsx", {"客户": (HEADINGS, customers())})
     real_insert, calls = batch._Batch._insert, []
 
@@ -240,6 +252,7 @@ def test_killed_import_leaves_no_partial_rows_and_resumes_without_duplicates(crm
     assert len(names) == len(set(names)) == 995
     assert [row for _s, row, _c, _m in problems_of(db, 1)] == [i + 2 for i in sorted(BAD)]
     assert cli("import", "--resume", 1).exit_code == 1  # done: nothing to resume
+    assert len(started) == (0 if ahead == "here" else 2)  # a helper for the import, one for its resumption
 
 
 class Dead(BaseException):
