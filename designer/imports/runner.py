@@ -133,8 +133,9 @@ def _begin(session: Session):
 
 
 def _tuned(session: Session):
-    """SQLite's bulk settings (`bundles.bulk.tuned`: a large page cache, the file memory-mapped) while the
-    import writes: each batch inserts into a dozen indexes of tables that outgrow the default 2 MB cache.
+    """SQLite's bulk settings (`bundles.bulk.tuned`: a large page cache, the file memory-mapped, the write-ahead
+    log copied back less often) while the import writes and commits: each batch inserts into a dozen indexes
+    of tables that outgrow the default 2 MB cache.
     PostgreSQL's (no parallel workers, no JIT) concern big queries an import does not run, and setting them
     back would fail in a transaction an error has aborted, hiding the error."""
     return tuned(session) if session.get_bind().dialect.name == "sqlite" else nullcontext()
@@ -183,17 +184,17 @@ def _partial(factory, job: ImportJob, plan: list, batches: Callable, progress):
                 with factory() as s:
                     _begin(s)
                     problems = []
-                    with _tuned(s):
+                    with _tuned(s):  # committed with them too: its write-ahead log's threshold
                         outcomes = save_many(rows, s, chunk, at, checked)
-                    for (number, _cells), outcome in zip(chunk, outcomes):
-                        counts[_COUNT[outcome.kind]] += 1
-                        done += 1
-                        problems += _problems(job.id, stage, number, outcome)
-                    progress(done, job.total)
-                    s.add_all(problems)
-                    s.execute(update(ImportJob).where(ImportJob.id == job.id).values(
-                        done=done, stage=stage, last_row=chunk[-1][0], heartbeat_at=now(), **counts))
-                    s.commit()
+                        for (number, _cells), outcome in zip(chunk, outcomes):
+                            counts[_COUNT[outcome.kind]] += 1
+                            done += 1
+                            problems += _problems(job.id, stage, number, outcome)
+                        progress(done, job.total)
+                        s.add_all(problems)
+                        s.execute(update(ImportJob).where(ImportJob.id == job.id).values(
+                            done=done, stage=stage, last_row=chunk[-1][0], heartbeat_at=now(), **counts))
+                        s.commit()
                     analyzed = _analyze(s, done, analyzed)
                     s.commit()
     _set(factory, job.id, status="done", finished_at=now(), total=done, report={"message": ""})
