@@ -101,7 +101,8 @@ class _Row:
     data: dict
     computed: dict
     #: JSON texts to be written: `data`, `computed`, `audit` (the changes of the audit row) and `history` (each
-    #: computed value's); an autonumber's member in `data` is null, in `audit` `[null,null]`, until assigned
+    #: classification's value, of those with one); an autonumber's member in `data` is null, in `audit`
+    #: `[null,null]`, until assigned
     encoded: dict
     #: what of its planning its values decide alone (`planned.Foresight`)
     ahead: dict = field(default_factory=dict)
@@ -127,7 +128,7 @@ def _validate(rows: Rows, index: int, values: dict, now: datetime) -> _Row:
     encoded = {"data": dumps(data), "computed": dumps(computed),
                "audit": dumps({k: [None, v] for k, v in data.items() if v is not None or k in rows.numbered}),
                # (an empty autonumber's member is there, `[null,null]`, for the number `_numbered` puts in)
-               "history": {k: dumps(v) for k, v in computed.items() if v is not None}}
+               "history": {k: dumps(computed[k]) for k in rows.classified if computed.get(k) is not None}}
     return _Row(index, typed, values, duplicates.keys_of(obj, typed), explain, data, computed, encoded)
 
 
@@ -156,7 +157,6 @@ class _Batch:
     def __init__(self, rows: Rows, session: Session, now: datetime):
         self.rows, self.session, self.now = rows, session, now
         self.cur, self.bundle, self.obj, self.clf = rows.cur, rows.bundle, rows.obj, rows.clf
-        self.classified = [c.key for c in self.bundle.classifications_of(self.obj.key)]
         #: the object's `created` automations (if any) run on the records before their INSERT
         self.held = automations.can_hold(self.bundle, self.obj.key)
 
@@ -270,7 +270,7 @@ class _Batch:
                           "changes": changed})
             history += [{"record_id": rid, "key": key, "old": NULL, "new": encoded["history"][key], "at": at,
                          "cause": "saved", "explain": explain.get(key, "{}"), "bundle_version": version}
-                        for key in self.classified if key in encoded["history"]]
+                        for key in encoded["history"]]
         insert_rows(session, _RECORD, records)
         for model, rows in ((DuplicateKey, keys), (AuditEntry, audit), (ClassificationChange, history)):
             insert_rows(session, model.__table__, rows)

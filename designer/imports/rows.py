@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -150,6 +150,11 @@ class Rows:
     def stored(self) -> list[str]:
         """The fields a record stores the values of (not formulas), in order."""
         return [k for k, f in self.obj.fields.items() if f.formula is None]
+
+    @cached_property
+    def classified(self) -> list[str]:
+        """The classifications of the object, whose values a new record's history starts with."""
+        return [c.key for c in self.bundle.classifications_of(self.obj.key)]
 
     @cached_property
     def numbered(self) -> list[str]:
