@@ -3,6 +3,9 @@ batch for batch and in order; a helper that fails leaves its batches to this pro
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -77,3 +80,42 @@ def test_without_a_helper_rows_are_checked_here_as_each_batch_is_reached(monkeyp
     monkeypatch.setattr(ahead.os, "cpu_count", lambda: 1)  # one core: a helper would only take turns with this
     assert len(list(ahead.batches(rows, iter(file), 5, _clock(), helper=(source, "bundle.yaml")))) == 3
     assert not started
+
+
+#: an import's process that has its helper check a batch, then dies without a word (as under kill -9)
+KILLED = """
+import multiprocessing, os, sys
+from datetime import UTC, datetime
+from tests.test_import_ahead import TEMPLATE, _file, _rows
+from designer.imports import ahead
+source = TEMPLATE.read_text("utf-8")
+ahead.WATCH = 0.1
+batches = ahead.batches(_rows(source), iter(_file(40)), 10, lambda: datetime.now(UTC), helper=(source, "bundle.yaml"))
+next(batches)
+with open(sys.argv[1], "w") as out:
+    out.write(" ".join(str(p.pid) for p in multiprocessing.active_children()))
+os._exit(9)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads processes' states from /proc")
+def test_an_import_killed_outright_leaves_no_helper_behind(tmp_path):
+    root, pids = Path(__file__).resolve().parent.parent, tmp_path / "helpers"
+    # no pipes: a helper left behind would hold them open, and the test would wait for it instead of failing
+    result = subprocess.run([sys.executable, "-c", KILLED, str(pids)], cwd=root, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 9
+    helpers = [int(pid) for pid in pids.read_text().split()]
+    assert helpers  # the helper was running when the import's process died
+    deadline = time.monotonic() + 30
+    while (alive := [pid for pid in helpers if _alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive
+
+
+def _alive(pid: int) -> bool:
+    """Is the process there and not a zombie (an orphan's exit status waits for whoever adopted it)?"""
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False

@@ -16,13 +16,15 @@ The helper is spawned, not forked (the web runs imports in a thread: a
 fork would copy locks other threads hold), and compiles the published
 bundle itself: about a second, worth it from `AHEAD_FROM` rows. A helper
 that fails leaves the batches it had to this process, as if there were
-none.
+none; an import's process killed outright leaves no helper behind.
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -37,16 +39,28 @@ from .rows import Rows
 AHEAD_FROM = 20_000
 #: batches handed to the helper beyond the one being written
 QUEUED = 2
+#: seconds between a helper's looks at whether the import's process is still there
+WATCH = 1.0
 
 log = logging.getLogger(__name__)
 _rows: Rows | None = None
 
 
 def _start(source: str, filename: str, version: int, arguments: dict):
-    """In the helper: the table's `Rows` (`Rows.arguments`), from the published bundle's source."""
+    """In the helper: the table's `Rows` (`Rows.arguments`), from the published bundle's source; and a
+    watch on the import's process."""
     global _rows
     from engine import load_bundle_text
+    threading.Thread(target=_orphaned, args=(os.getppid(),), daemon=True).start()
     _rows = Rows(Current(version, load_bundle_text(source, filename)), user=None, **arguments)
+
+
+def _orphaned(parent: int):
+    """End the helper once the import's process is gone: killed outright, it tells the helper nothing, and
+    the helper would wait for batches forever."""
+    while os.getppid() == parent:
+        time.sleep(WATCH)
+    os._exit(0)
 
 
 def _check(chunk: list, now: datetime):
