@@ -89,7 +89,6 @@ from datetime import UTC, datetime
 from tests.test_import_ahead import TEMPLATE, _file, _rows
 from designer.imports import ahead
 source = TEMPLATE.read_text("utf-8")
-ahead.WATCH = 0.1
 batches = ahead.batches(_rows(source), iter(_file(40)), 10, lambda: datetime.now(UTC), helper=(source, "bundle.yaml"))
 next(batches)
 with open(sys.argv[1], "w") as out:

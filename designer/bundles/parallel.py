@@ -22,7 +22,8 @@ only for objects of more than `FEW` records (starting one costs about a
 second: a fresh interpreter). A helper that fails — it cannot connect, or on
 PostgreSQL it waits more than `LOCK_TIMEOUT` behind a lock the publish
 holds — leaves its chunk and every later one to the publish's connection:
-`chunks` then yields None for them.
+`chunks` then yields None for them. A publish's process killed outright
+leaves no helper behind (`orphans`).
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from .. import orphans
 
 #: records of an object below which the helpers are not worth their start
 FEW = 60_000
@@ -51,6 +54,7 @@ def _open(url: str, settings: dict[str, dict[str, str]]):
     from sqlalchemy.pool import NullPool
 
     from ..db import make_engine
+    orphans.watch()
     engine = make_engine(url, poolclass=NullPool)
     _connection = engine.connect()
     if engine.dialect.name == "postgresql":

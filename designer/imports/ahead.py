@@ -23,14 +23,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
 from itertools import islice
 
+from .. import orphans
 from ..bundles.workspace import Current
 from .batch import batched, check
 from .rows import Rows
@@ -39,28 +38,17 @@ from .rows import Rows
 AHEAD_FROM = 20_000
 #: batches handed to the helper beyond the one being written
 QUEUED = 2
-#: seconds between a helper's looks at whether the import's process is still there
-WATCH = 1.0
 
 log = logging.getLogger(__name__)
 _rows: Rows | None = None
 
 
 def _start(source: str, filename: str, version: int, arguments: dict):
-    """In the helper: the table's `Rows` (`Rows.arguments`), from the published bundle's source; and a
-    watch on the import's process."""
+    """In the helper: the table's `Rows` (`Rows.arguments`), from the published bundle's source."""
     global _rows
     from engine import load_bundle_text
-    threading.Thread(target=_orphaned, args=(os.getppid(),), daemon=True).start()
+    orphans.watch()
     _rows = Rows(Current(version, load_bundle_text(source, filename)), user=None, **arguments)
-
-
-def _orphaned(parent: int):
-    """End the helper once the import's process is gone: killed outright, it tells the helper nothing, and
-    the helper would wait for batches forever."""
-    while os.getppid() == parent:
-        time.sleep(WATCH)
-    os._exit(0)
 
 
 def _check(chunk: list, now: datetime):
