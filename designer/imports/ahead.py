@@ -14,9 +14,10 @@ with.
 
 The helper is spawned, not forked (the web runs imports in a thread: a
 fork would copy locks other threads hold), and compiles the published
-bundle itself: about a second, worth it from `AHEAD_FROM` rows. A helper
-that fails leaves the batches it had to this process, as if there were
-none; an import's process killed outright leaves no helper behind.
+bundle itself: about a second, worth it from `IMPORT_AHEAD_FROM` rows (the
+workspace's setting, 20,000 by default). A helper that fails leaves the
+batches it had to this process, as if there were none; an import's process
+killed outright leaves no helper behind.
 """
 from __future__ import annotations
 
@@ -34,8 +35,6 @@ from ..bundles.workspace import Current
 from .batch import batched, check
 from .rows import Rows
 
-#: rows of a table from which a helper checks them
-AHEAD_FROM = 20_000
 #: batches handed to the helper beyond the one being written
 QUEUED = 2
 

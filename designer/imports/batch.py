@@ -69,10 +69,11 @@ def check(rows: Rows, chunk: list[tuple[int, list]], now: datetime) -> list | No
     for i, row_values in enumerate(values):
         try:
             row = _validate(rows, i, row_values, now)
-            row.ahead = foresight.work_out(row.typed, row.values, now)
-            out.append(row)
         except RecordInvalid as exc:
             out.append(Outcome("failed", rows.located(exc.problems)))
+            continue
+        row.ahead = foresight.work_out(row.typed, row.values, now)
+        out.append(row)
     return out
 
 

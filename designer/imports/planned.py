@@ -17,7 +17,6 @@ from datetime import datetime
 
 from engine import followup
 from engine.codecs import to_json
-from engine.expr import ast
 
 
 #: names of a record that are decided when it is written, not by its row
@@ -61,6 +60,6 @@ class Foresight:
 
 
 def _reads(checked: list, names: set[str]) -> bool:
-    """Does any of the expressions read one of `names` (of the record, or through `parent.`)?"""
-    return any(isinstance(n, ast.Name) and (n.parts[0] in names or n.parts[0] == "parent" and n.parts[-1] in names)
-               for chk in checked for n in ast.walk(chk.tree))
+    """Does any of the expressions read one of `names` of the record (`Checked.reads`: through `parent.` in
+    an aggregate's `where` too)?"""
+    return any(names.intersection(chk.reads) for chk in checked)

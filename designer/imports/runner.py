@@ -73,7 +73,7 @@ def _run(app: Flask, job_id: int, progress) -> ImportJob:
             job.total = sum(table.count() for _stage, table, _rows in plan)
             _set(factory, job_id, total=job.total)
         size = int((job.options or {}).get("batch") or BATCH)
-        helper = bundle if job.total - job.done >= app.config.get("IMPORT_AHEAD_FROM", ahead.AHEAD_FROM) else None
+        helper = bundle if job.total - job.done >= app.config["IMPORT_AHEAD_FROM"] else None
 
         def batches(rows: Rows, pending):
             return ahead.batches(rows, pending, size, now, helper=helper)
